@@ -1,0 +1,136 @@
+//! Transports to hosts. A [`Connection`] is one long-lived link to one host
+//! (one SSH connection, or the local machine) that many tasks use at once:
+//! each `exec` is its own channel. `become` is applied by the caller through
+//! [`ExecRequest::become_user`], never by modules.
+//!
+//! [`script`] turns a batch of probes into one shell script so that a task's
+//! observations cost one round trip.
+
+pub mod local;
+pub mod script;
+pub mod ssh;
+
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub use crate::module::ExecOutput;
+
+/// How to become another user on the host (sudo).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Become {
+    pub user: String,
+    /// Extra sudo flags (`become_flags`), split shell-wise.
+    pub flags: Vec<String>,
+    /// Sudo password; goes once over stdin, never in argv or env.
+    pub password: Option<String>,
+}
+
+/// One command to run on the host.
+#[derive(Debug, Clone, Default)]
+pub struct ExecRequest {
+    /// Program and arguments. Never a shell line with values pasted in; use
+    /// `["sh", "-c", script]` with a script built by [`script::quote`].
+    pub argv: Vec<String>,
+    pub stdin: Option<Vec<u8>>,
+    pub env: BTreeMap<String, String>,
+    pub cwd: Option<String>,
+    pub become_: Option<Become>,
+    /// Deadline for the whole command; None = the connection's default.
+    pub timeout: Option<Duration>,
+}
+
+impl ExecRequest {
+    pub fn new<S: Into<String>>(argv: impl IntoIterator<Item = S>) -> Self {
+        ExecRequest {
+            argv: argv.into_iter().map(Into::into).collect(),
+            ..Default::default()
+        }
+    }
+    pub fn shell(script: impl Into<String>) -> Self {
+        Self::new(["/bin/sh".to_string(), "-c".to_string(), script.into()])
+    }
+}
+
+/// Transport errors. `Unreachable` makes the host UNREACHABLE in the recap;
+/// the others fail the task.
+#[derive(Debug, thiserror::Error, Clone)]
+pub enum ConnectionError {
+    #[error("host {host} unreachable: {reason}")]
+    Unreachable { host: String, reason: String },
+    #[error("host key verification failed for {host}: {reason}")]
+    HostKey { host: String, reason: String },
+    #[error("authentication failed for {user}@{host}: {reason}")]
+    Auth {
+        host: String,
+        user: String,
+        reason: String,
+    },
+    #[error("command timed out after {secs}s on {host}: {command}")]
+    Timeout {
+        host: String,
+        secs: u64,
+        command: String,
+    },
+    #[error("connection to {host} lost after the command was sent, outcome unknown: {command}")]
+    Lost { host: String, command: String },
+    #[error("become failed on {host}: {reason}")]
+    Become { host: String, reason: String },
+    #[error("transfer of {path} to {host} failed: {reason}")]
+    Transfer {
+        host: String,
+        path: String,
+        reason: String,
+    },
+    #[error("{host}: {reason}")]
+    Other { host: String, reason: String },
+}
+
+impl ConnectionError {
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            ConnectionError::Unreachable { .. }
+                | ConnectionError::HostKey { .. }
+                | ConnectionError::Auth { .. }
+        )
+    }
+}
+
+/// A link to one host, shared by all tasks of a run (`Arc<dyn Connection>`).
+#[async_trait]
+pub trait Connection: Send + Sync {
+    /// Name of the host (inventory name).
+    fn host(&self) -> &str;
+    /// Run a command; stdout, stderr and status come back separately.
+    async fn exec(&self, req: ExecRequest) -> Result<ExecOutput, ConnectionError>;
+    /// Copy bytes to `path` on the host. The caller makes it atomic (it puts to
+    /// a temp path and renames); implementations create the file 0600.
+    async fn put(
+        &self,
+        path: &str,
+        content: &[u8],
+        become_: Option<&Become>,
+    ) -> Result<(), ConnectionError>;
+    /// Read a file from the host.
+    async fn get(&self, path: &str, become_: Option<&Become>) -> Result<Vec<u8>, ConnectionError>;
+    /// Close the connection (end of run).
+    async fn close(&self) {}
+}
+
+/// Connection parameters for one host, resolved from inventory variables.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionSpec {
+    /// Inventory name.
+    pub name: String,
+    /// `ansible_connection`: "local" or "ssh".
+    pub kind: String,
+    /// Address to connect to (`ansible_host`, else the name).
+    pub address: String,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub private_key_file: Option<String>,
+    pub known_hosts_file: Option<String>,
+    pub connect_timeout: Option<Duration>,
+}

@@ -1,0 +1,241 @@
+//! Batching of probes: every probe of a task (or of several tasks) becomes
+//! one POSIX shell script run in one exec, whose output is parsed back into
+//! [`Observed`] values. Values are quoted with [`quote`]; command output is
+//! base64-encoded so any byte survives.
+
+use crate::module::{ExecOutput, FileKind, FileStat, Observed, Probe};
+use base64::Engine;
+
+/// Quote one word for a POSIX shell.
+pub fn quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
+    {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Quote an argument vector into a shell command line.
+pub fn quote_argv(argv: &[String]) -> String {
+    argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
+}
+
+const MARK: &str = "@@DROVER";
+
+/// Build one script that runs all probes and prints parseable sections.
+pub fn probe_script(probes: &[Probe]) -> String {
+    let mut s = String::from(
+        "t=$(mktemp -d 2>/dev/null || mktemp -d -t drover.XXXXXX) || exit 97\ntrap 'rm -rf \"$t\"' EXIT\nLC_ALL=C; export LC_ALL\n",
+    );
+    for (i, p) in probes.iter().enumerate() {
+        s.push_str(&format!("echo '{MARK} {i}'\n"));
+        match p {
+            Probe::Stat { path, follow } => {
+                let q = quote(path);
+                let l = if *follow { "-L " } else { "" };
+                s.push_str(&format!(
+                    "if stat {l}-c '%f %a %u %g %s %i %d %h %U %G' -- {q} 2>/dev/null; then if [ -L {q} ]; then readlink -- {q} | base64 -w0; fi; echo; else echo '{MARK}-ABSENT'; fi\n"
+                ));
+            }
+            Probe::Read { path } => {
+                let q = quote(path);
+                s.push_str(&format!(
+                    "if [ -f {q} ]; then if base64 -w0 -- {q} 2>\"$t/e\"; then echo; else echo '{MARK}-ERR'; base64 -w0 \"$t/e\"; echo; fi; else echo '{MARK}-ABSENT'; fi\n"
+                ));
+            }
+            Probe::Exec { argv } => {
+                s.push_str(&format!(
+                    "{} </dev/null >\"$t/o\" 2>\"$t/e\"; rc=$?; base64 -w0 \"$t/o\"; echo; base64 -w0 \"$t/e\"; echo; echo \"$rc\"\n",
+                    quote_argv(argv)
+                ));
+            }
+        }
+    }
+    s.push_str(&format!("echo '{MARK} end'\n"));
+    s
+}
+
+fn b64(s: &str) -> Result<Vec<u8>, String> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .map_err(|e| format!("bad base64 in probe output: {e}"))
+}
+
+fn parse_stat(line: &str, link: &str) -> Result<FileStat, String> {
+    let f: Vec<&str> = line.splitn(10, ' ').collect();
+    if f.len() < 10 {
+        return Err(format!("bad stat line `{line}`"));
+    }
+    let raw = u32::from_str_radix(f[0], 16).map_err(|_| format!("bad mode `{}`", f[0]))?;
+    let kind = match raw & 0o170000 {
+        0o100000 => FileKind::File,
+        0o040000 => FileKind::Directory,
+        0o120000 => FileKind::Link,
+        _ => FileKind::Other,
+    };
+    let num = |i: usize| {
+        f[i].parse::<u64>()
+            .map_err(|_| format!("bad stat field `{}`", f[i]))
+    };
+    Ok(FileStat {
+        kind,
+        mode: raw & 0o7777,
+        uid: num(2)? as u32,
+        gid: num(3)? as u32,
+        size: num(4)?,
+        inode: num(5)?,
+        dev: num(6)?,
+        nlink: num(7)?,
+        owner: f[8].to_string(),
+        group: f[9].to_string(),
+        link_target: if link.is_empty() {
+            None
+        } else {
+            Some(String::from_utf8_lossy(&b64(link)?).into_owned())
+        },
+    })
+}
+
+/// Parse the output of [`probe_script`] for the same probes.
+pub fn parse_probe_output(probes: &[Probe], out: &[u8]) -> Result<Vec<Observed>, String> {
+    let text = String::from_utf8_lossy(out);
+    let mut lines = text.lines();
+    let mut res = Vec::with_capacity(probes.len());
+    for (i, p) in probes.iter().enumerate() {
+        let head = format!("{MARK} {i}");
+        loop {
+            match lines.next() {
+                Some(l) if l == head => break,
+                Some(_) => continue,
+                None => return Err(format!("probe {i} produced no output")),
+            }
+        }
+        let mut next = || {
+            lines
+                .next()
+                .ok_or_else(|| format!("probe {i} output truncated"))
+        };
+        let absent = format!("{MARK}-ABSENT");
+        let obs = match p {
+            Probe::Stat { .. } => {
+                let l = next()?;
+                if l == absent {
+                    Observed::Stat(None)
+                } else {
+                    let link = next()?;
+                    Observed::Stat(Some(parse_stat(l, link)?))
+                }
+            }
+            Probe::Read { path } => {
+                let l = next()?;
+                if l == absent {
+                    Observed::Content(None)
+                } else if l == format!("{MARK}-ERR") {
+                    let e = b64(next()?)?;
+                    return Err(format!(
+                        "cannot read {path}: {}",
+                        String::from_utf8_lossy(&e).trim()
+                    ));
+                } else {
+                    Observed::Content(Some(b64(l)?))
+                }
+            }
+            Probe::Exec { .. } => {
+                let o = b64(next()?)?;
+                let e = b64(next()?)?;
+                let rc = next()?.trim().parse::<i32>().ok();
+                Observed::Exec(ExecOutput {
+                    status: rc,
+                    stdout: o,
+                    stderr: e,
+                })
+            }
+        };
+        res.push(obs);
+    }
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("abc"), "abc");
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote(""), "''");
+        assert_eq!(quote("$(rm -rf /)"), "'$(rm -rf /)'");
+    }
+
+    #[test]
+    fn probes_roundtrip_through_real_sh() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a file");
+        std::fs::write(&f, b"hello\n\x00bin").unwrap();
+        let l = dir.path().join("lnk");
+        std::os::unix::fs::symlink("a file", &l).unwrap();
+        let probes = vec![
+            Probe::Stat {
+                path: f.display().to_string(),
+                follow: false,
+            },
+            Probe::Read {
+                path: f.display().to_string(),
+            },
+            Probe::Stat {
+                path: dir.path().join("nope").display().to_string(),
+                follow: false,
+            },
+            Probe::Read {
+                path: dir.path().join("nope").display().to_string(),
+            },
+            Probe::Exec {
+                argv: vec![
+                    "sh".into(),
+                    "-c".into(),
+                    "echo out; echo err >&2; exit 3".into(),
+                ],
+            },
+            Probe::Stat {
+                path: l.display().to_string(),
+                follow: false,
+            },
+        ];
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(probe_script(&probes))
+            .output()
+            .unwrap();
+        let obs = parse_probe_output(&probes, &out.stdout).unwrap();
+        match &obs[0] {
+            Observed::Stat(Some(s)) => {
+                assert_eq!(s.kind, FileKind::File);
+                assert_eq!(s.size, 10);
+            }
+            o => panic!("{o:?}"),
+        }
+        assert_eq!(obs[1], Observed::Content(Some(b"hello\n\x00bin".to_vec())));
+        assert_eq!(obs[2], Observed::Stat(None));
+        assert_eq!(obs[3], Observed::Content(None));
+        assert_eq!(
+            obs[4],
+            Observed::Exec(ExecOutput {
+                status: Some(3),
+                stdout: b"out\n".to_vec(),
+                stderr: b"err\n".to_vec()
+            })
+        );
+        match &obs[5] {
+            Observed::Stat(Some(s)) => {
+                assert_eq!(s.kind, FileKind::Link);
+                assert_eq!(s.link_target.as_deref(), Some("a file"));
+            }
+            o => panic!("{o:?}"),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! SSH connection (russh). Filled in by the SSH transport work.

@@ -1,0 +1,1 @@
+//! Facts: placeholder, being written.

@@ -1,0 +1,1 @@
+//! Inventory: placeholder, being written.

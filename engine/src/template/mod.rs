@@ -1,0 +1,1 @@
+//! Templating: placeholder, being written.
