@@ -36,7 +36,7 @@ pub fn probe_script(probes: &[Probe]) -> String {
                 let q = quote(path);
                 let l = if *follow { "-L " } else { "" };
                 s.push_str(&format!(
-                    "if stat {l}-c '%f %a %u %g %s %i %d %h %U %G' -- {q} 2>/dev/null; then if [ -L {q} ]; then readlink -- {q} | base64 -w0; fi; echo; else echo '{MARK}-ABSENT'; fi\n"
+                    "if stat {l}-c '%f %a %u %g %s %i %d %h %U %G' -- {q} 2>/dev/null; then if [ -L {q} ]; then readlink -n -- {q} | base64 -w0; fi; echo; else echo '{MARK}-ABSENT'; fi\n"
                 ));
             }
             Probe::Read { path } => {
