@@ -4,7 +4,35 @@
 
 use drover_engine::module::Registry;
 
+pub mod file;
+pub mod copy;
+pub mod template;
+pub mod lineinfile;
+pub mod blockinfile;
+pub mod ini_file;
+pub mod command;
+pub mod debug;
+pub mod set_fact;
+pub mod assert;
+pub mod fail;
+pub mod pause;
+pub mod stat;
+
 /// All built-in modules.
 pub fn registry() -> Registry {
-    Registry::new()
+    let mut r = Registry::new();
+    file::register(&mut r);
+    copy::register(&mut r);
+    template::register(&mut r);
+    lineinfile::register(&mut r);
+    blockinfile::register(&mut r);
+    ini_file::register(&mut r);
+    command::register(&mut r);
+    debug::register(&mut r);
+    set_fact::register(&mut r);
+    assert::register(&mut r);
+    fail::register(&mut r);
+    pause::register(&mut r);
+    stat::register(&mut r);
+    r
 }

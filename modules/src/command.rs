@@ -1,0 +1,5 @@
+//! `command` module (being written).
+
+use drover_engine::module::Registry;
+
+pub fn register(_r: &mut Registry) {}

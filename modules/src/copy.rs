@@ -1,0 +1,5 @@
+//! `copy` module (being written).
+
+use drover_engine::module::Registry;
+
+pub fn register(_r: &mut Registry) {}

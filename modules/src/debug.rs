@@ -1,0 +1,5 @@
+//! `debug` module (being written).
+
+use drover_engine::module::Registry;
+
+pub fn register(_r: &mut Registry) {}

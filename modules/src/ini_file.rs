@@ -1,0 +1,5 @@
+//! `ini_file` module (being written).
+
+use drover_engine::module::Registry;
+
+pub fn register(_r: &mut Registry) {}
