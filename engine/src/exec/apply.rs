@@ -1,0 +1,173 @@
+//! Running a plan's steps and a task's probes on a host. Writes are atomic:
+//! one round trip sends the content on stdin to a script that writes a temp
+//! file (0600) in the target's directory, validates it, copies the old
+//! file's owner and mode (or applies the given ones), fsyncs and renames it
+//! over the target; a failed validation leaves the target untouched.
+
+use crate::connection::script::{parse_probe_output, probe_script, quote, quote_argv};
+use crate::connection::{Become, Connection, ConnectionError, ExecRequest};
+use crate::module::{ExecOutput, Observed, Probe, Step};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Where a step failed.
+#[derive(Debug)]
+pub(super) enum StepError {
+    Conn(ConnectionError),
+    Failed { message: String, output: Option<ExecOutput> },
+}
+
+impl From<ConnectionError> for StepError {
+    fn from(e: ConnectionError) -> Self {
+        StepError::Conn(e)
+    }
+}
+
+/// Per-task settings for commands.
+pub(super) struct ExecEnv<'a> {
+    pub become_: Option<&'a Become>,
+    pub env: &'a BTreeMap<String, String>,
+    pub timeout: Option<Duration>,
+}
+
+impl ExecEnv<'_> {
+    fn request(&self, argv: Vec<String>) -> ExecRequest {
+        ExecRequest {
+            argv,
+            env: self.env.clone(),
+            become_: self.become_.cloned(),
+            timeout: self.timeout,
+            ..Default::default()
+        }
+    }
+}
+
+/// Run all probes of a task in one exec.
+pub(super) async fn probe(conn: &dyn Connection, env: &ExecEnv<'_>, probes: &[Probe]) -> Result<Vec<Observed>, StepError> {
+    if probes.is_empty() {
+        return Ok(vec![]);
+    }
+    let req = env.request(vec!["/bin/sh".into(), "-c".into(), probe_script(probes)]);
+    let out = conn.exec(req).await?;
+    if out.status != Some(0) {
+        return Err(StepError::Failed {
+            message: format!("observing the host failed (exit {:?}): {}", out.status, out.stderr_str().trim()),
+            output: None,
+        });
+    }
+    parse_probe_output(probes, &out.stdout).map_err(|message| StepError::Failed { message, output: None })
+}
+
+/// The shell script of an atomic write; `$1` is the target path.
+pub(super) fn write_script(mode: Option<u32>, owner: Option<&str>, group: Option<&str>, validate: Option<&str>, backup: bool) -> Result<String, String> {
+    let mut s = String::from(
+        "set -e\np=$1\nd=$(dirname -- \"$p\")\numask 077\ntmp=$(mktemp \"$d/.drover.XXXXXXXX\")\ntrap 'rm -f -- \"$tmp\"' EXIT\ncat > \"$tmp\"\n",
+    );
+    if let Some(v) = validate {
+        if !v.contains("%s") {
+            return Err(format!("validate `{v}` must contain %s"));
+        }
+        let words = shell_words::split(v).map_err(|e| format!("validate `{v}`: {e}"))?;
+        let argv: Vec<String> = words.iter().map(|w| w.replace("%s", "\u{1}")).collect();
+        let line = quote_argv(&argv).replace('\u{1}', "'\"$tmp\"'");
+        s.push_str(&format!(
+            "if ! out=$({line} 2>&1); then echo \"validation failed: $out\" >&2; exit 65; fi\n"
+        ));
+    }
+    s.push_str("if [ -e \"$p\" ]; then chmod --reference=\"$p\" \"$tmp\"; chown --reference=\"$p\" \"$tmp\" 2>/dev/null || true; else chmod 0644 \"$tmp\"; fi\n");
+    if backup {
+        s.push_str("if [ -e \"$p\" ]; then cp -p -- \"$p\" \"$p.$(date +%Y-%m-%d@%H:%M:%S)~\"; fi\n");
+    }
+    if let Some(m) = mode {
+        s.push_str(&format!("chmod {:04o} \"$tmp\"\n", m));
+    }
+    match (owner, group) {
+        (Some(o), Some(g)) => s.push_str(&format!("chown {} \"$tmp\"\n", quote(&format!("{o}:{g}")))),
+        (Some(o), None) => s.push_str(&format!("chown {} \"$tmp\"\n", quote(o))),
+        (None, Some(g)) => s.push_str(&format!("chgrp {} \"$tmp\"\n", quote(g))),
+        (None, None) => {}
+    }
+    s.push_str("sync -- \"$tmp\" 2>/dev/null || true\nmv -f -- \"$tmp\" \"$p\"\ntrap - EXIT\n");
+    Ok(s)
+}
+
+/// Run one step. Returns the captured output of a capturing exec.
+pub(super) async fn run_step(conn: &dyn Connection, env: &ExecEnv<'_>, step: &Step) -> Result<Option<ExecOutput>, StepError> {
+    match step {
+        Step::Exec { argv, stdin, cwd, env: extra, capture, allow_fail } => {
+            let mut req = env.request(argv.clone());
+            req.stdin = stdin.clone();
+            req.cwd = cwd.clone();
+            req.env.extend(extra.clone());
+            let out = conn.exec(req).await?;
+            if !allow_fail && out.status != Some(0) {
+                let msg = match out.status {
+                    Some(rc) => format!("non-zero return code {rc}"),
+                    None => "command ended without an exit status".to_string(),
+                };
+                let err = out.stderr_str();
+                let message = if *capture || err.trim().is_empty() { msg } else { format!("{msg}: `{}`: {}", quote_argv(argv), err.trim()) };
+                return Err(StepError::Failed { message, output: Some(out) });
+            }
+            Ok(capture.then_some(out))
+        }
+        Step::Write { path, content, mode, owner, group, validate, backup } => {
+            let script = write_script(*mode, owner.as_deref(), group.as_deref(), validate.as_deref(), *backup)
+                .map_err(|message| StepError::Failed { message, output: None })?;
+            let mut req = env.request(vec!["/bin/sh".into(), "-c".into(), script, "drover-write".into(), path.clone()]);
+            req.stdin = Some(content.as_ref().clone());
+            let out = conn.exec(req).await?;
+            if out.status != Some(0) {
+                return Err(StepError::Failed {
+                    message: format!("writing {path} failed: {}", out.stderr_str().trim()),
+                    output: None,
+                });
+            }
+            Ok(None)
+        }
+        Step::Sleep(d) => {
+            tokio::time::sleep(*d).await;
+            Ok(None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::local::LocalConnection;
+    use std::sync::Arc;
+
+    fn env() -> (BTreeMap<String, String>,) {
+        (BTreeMap::new(),)
+    }
+
+    #[tokio::test]
+    async fn atomic_write_validates_and_keeps_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.conf");
+        std::fs::write(&p, "old\n").unwrap();
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+        let conn = LocalConnection::new("localhost");
+        let e = env();
+        let env = ExecEnv { become_: None, env: &e.0, timeout: None };
+        let step = |content: &str, validate: Option<&str>| Step::Write {
+            path: p.display().to_string(),
+            content: Arc::new(content.as_bytes().to_vec()),
+            mode: None,
+            owner: None,
+            group: None,
+            validate: validate.map(String::from),
+            backup: false,
+        };
+        // A failing validation leaves the old file in place and no temp file.
+        let r = run_step(&conn, &env, &step("bad\n", Some("grep -q good %s"))).await;
+        assert!(matches!(r, Err(StepError::Failed { .. })));
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "old\n");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        run_step(&conn, &env, &step("good\n", Some("grep -q good %s"))).await.unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "good\n");
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&p).unwrap().permissions());
+        assert_eq!(mode & 0o7777, 0o640);
+    }
+}

@@ -1,0 +1,197 @@
+//! Integration tests that run the `drover` binary on this machine (local
+//! connection): the quick start's check → run → no-op cycle, the Ansible
+//! side-by-side comparison, and bad input failing before anything runs.
+
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn drover(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_drover")).args(args).current_dir(root()).env("NO_COLOR", "1").output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// path → (mode, sha256) of every file and directory under `dir`.
+fn tree(dir: &Path) -> BTreeMap<String, (u32, String)> {
+    let mut out = BTreeMap::new();
+    fn walk(base: &Path, d: &Path, out: &mut BTreeMap<String, (u32, String)>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            let md = std::fs::symlink_metadata(&p).unwrap();
+            let rel = p.strip_prefix(base).unwrap().display().to_string();
+            let mode = md.permissions().mode() & 0o7777;
+            if md.is_dir() {
+                out.insert(rel, (mode, "dir".into()));
+                walk(base, &p, out);
+            } else {
+                let h = hex(&Sha256::digest(std::fs::read(&p).unwrap()));
+                out.insert(rel, (mode, h));
+            }
+        }
+    }
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
+    out
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The last NDJSON line's recap for `host`.
+fn recap(o: &Output, host: &str) -> serde_json::Value {
+    let out = String::from_utf8_lossy(&o.stdout);
+    let last = out.lines().rev().find(|l| l.starts_with("{\"recap\"")).unwrap_or_else(|| panic!("no recap in {}", text(o)));
+    let v: serde_json::Value = serde_json::from_str(last).unwrap();
+    v["recap"][host].clone()
+}
+
+/// (task, host) pairs reported as changed (or would change).
+fn changed_tasks(o: &Output) -> Vec<String> {
+    let mut v: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "task_done" && e["status"] == "changed")
+        .map(|e| format!("{}@{}", e["task"].as_str().unwrap(), e["host"].as_str().unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn quickstart_check_then_run_then_noop() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let ev = format!("out_dir={}", out.display());
+    let pb = "playbooks/quickstart/site.yml";
+    // Seed part of the tree so check mode has something to leave alone.
+    std::fs::create_dir_all(out.join("memcached")).unwrap();
+    std::fs::write(out.join("memcached/memcached.conf"), "-m 64\n-p 11211\n").unwrap();
+    let before = tree(&out);
+    let check = drover(&["run", pb, "-e", &ev, "--check", "--diff", "--json"]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    assert_eq!(tree(&out), before, "check mode changed the tree");
+    let predicted = changed_tasks(&check);
+    assert!(predicted.len() >= 7, "{predicted:?}");
+    let run = drover(&["run", pb, "-e", &ev, "--json"]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    assert_eq!(changed_tasks(&run), predicted, "the real run changed other tasks than check predicted");
+    let conf = std::fs::read_to_string(out.join("memcached/memcached.conf")).unwrap();
+    assert_eq!(conf, "-m 100\n-p 11211\n-l 0.0.0.0\n");
+    let zoo = std::fs::read_to_string(out.join("zookeeper/zoo.cfg")).unwrap();
+    assert!(zoo.contains("server.3=10.0.0.13:2888:3888\n"), "{zoo}");
+    let again = drover(&["run", pb, "-e", &ev, "--json"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert_eq!(recap(&again, "localhost")["changed"], 0, "{}", text(&again));
+    let check2 = drover(&["run", pb, "-e", &ev, "--check", "--json"]);
+    assert_eq!(recap(&check2, "localhost")["changed"], 0, "{}", text(&check2));
+}
+
+fn ansible_bin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("DROVER_ANSIBLE_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| root().join(".venv/bin"));
+    let p = dir.join(name);
+    assert!(p.exists(), "{} is missing: run `python3 -m venv .venv && .venv/bin/pip install ansible-core` (tests compare against Ansible)", p.display());
+    p
+}
+
+#[test]
+fn same_playbook_same_tree_as_ansible() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("ansible");
+    let d = dir.path().join("drover");
+    let py = ansible_bin("python3");
+    let o = Command::new(ansible_bin("ansible-playbook"))
+        .args(["-i", "tests/compat/inventory.ini", "tests/compat/site.yml", "-e"])
+        .arg(format!("out={} ansible_python_interpreter={}", a.display(), py.display()))
+        .current_dir(root())
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("ANSIBLE_LOCALHOST_WARNING", "0")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "ansible-playbook failed: {}", text(&o));
+    let o = drover(&["run", "tests/compat/site.yml", "-i", "tests/compat/inventory.ini", "-e", &format!("out={}", d.display())]);
+    assert!(o.status.success(), "drover failed: {}", text(&o));
+    let (ta, td) = (tree(&a), tree(&d));
+    assert!(!ta.is_empty());
+    assert_eq!(ta, td, "ansible and drover left different trees");
+    // Both are idempotent on their own tree.
+    let o = drover(&["run", "tests/compat/site.yml", "-i", "tests/compat/inventory.ini", "-e", &format!("out={}", d.display()), "--json"]);
+    assert_eq!(recap(&o, "localhost")["changed"], 0, "{}", text(&o));
+}
+
+fn bad(file: &str, code: i32, needles: &[&str]) {
+    let marker = std::env::temp_dir().join("drover-bad-input-marker");
+    let o = drover(&["run", &format!("tests/bad/{file}")]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(code), "{file}: {t}");
+    for n in needles {
+        assert!(t.contains(n), "{file}: expected `{n}` in: {t}");
+    }
+    assert!(!t.contains("ok: [") && !t.contains("changed: ["), "{file}: a task ran: {t}");
+    let _ = marker;
+}
+
+#[test]
+fn bad_yaml_names_file_and_line() {
+    bad("yaml_syntax.yml", 1, &["tests/bad/yaml_syntax.yml:", ":4:"]);
+}
+
+#[test]
+fn unknown_module_names_line_and_suggests() {
+    bad("unknown_module.yml", 1, &["tests/bad/unknown_module.yml:6", "unknown module `fiel`", "file"]);
+}
+
+#[test]
+fn unknown_argument_names_task() {
+    bad("unknown_arg.yml", 1, &["unknown_arg.yml:4", "typo in argument", "unknown argument `stat`"]);
+}
+
+#[test]
+fn bad_state_names_value() {
+    bad("bad_state.yml", 1, &["bad_state.yml:4", "state typo", "directroy"]);
+}
+
+#[test]
+fn undefined_variable_names_task_and_variable() {
+    bad("undefined_var.yml", 1, &["undefined_var.yml:4", "uses an undefined variable", "nowhere_defined", "localhost"]);
+}
+
+#[test]
+fn dag_cycle_names_tasks() {
+    bad("cycle.yml", 1, &["cycle", "first", "second"]);
+}
+
+#[test]
+fn unknown_host_pattern_fails() {
+    bad("unknown_pattern.yml", 1, &["no_such_group"]);
+}
+
+#[test]
+fn missing_template_fails_before_running() {
+    bad("missing_template.yml", 1, &["missing_template.yml:4", "nowhere.j2"]);
+}
+
+#[test]
+fn bad_option_exit_code_5() {
+    let o = drover(&["run", "--no-such-flag", "x.yml"]);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+}
+
+#[test]
+fn graph_prints_dot() {
+    let o = drover(&["graph", "playbooks/quickstart/site.yml"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(t.starts_with("digraph drover {"), "{t}");
+    assert!(t.contains("ZooKeeper ensemble configuration @ localhost"), "{t}");
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite: the README's second command, and what .ci/run calls.
+# It installs what the tests need (it never skips a suite for a missing tool):
+#   - ansible-core in .venv (the side-by-side oracle for inventories and playbooks)
+#   - OpenSSH's sshd (the SSH transport is tested against a real sshd on loopback)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x .venv/bin/ansible-playbook ]; then
+  echo "== installing ansible-core into .venv (test oracle)"
+  python3 -m venv .venv
+  .venv/bin/pip install -q ansible-core
+fi
+
+if [ ! -x /usr/sbin/sshd ] || ! command -v ssh-keygen >/dev/null; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "ERROR: the SSH tests need OpenSSH's server (/usr/sbin/sshd): install openssh-server (as root) and re-run" >&2
+    exit 1
+  fi
+  echo "== installing openssh-server (SSH transport tests)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null
+fi
+
+cargo test --workspace --all-targets
