@@ -233,3 +233,118 @@ pub fn to_dot(pb: &Playbook, dag: &Dag) -> String {
     s.push_str("}\n");
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Play, Task};
+    use petgraph::algo::has_path_connecting;
+
+    fn task(name: &str, id: Option<&str>, after: Vec<After>) -> Task {
+        Task { name: name.into(), id: id.map(String::from), after, module: "debug".into(), ..Default::default() }
+    }
+
+    fn pb(plays: Vec<Play>) -> Playbook {
+        Playbook { plays, ..Default::default() }
+    }
+
+    fn play(tasks: Vec<Task>) -> Play {
+        Play { name: "p".into(), hosts: "all".into(), tasks, ..Default::default() }
+    }
+
+    fn build_for(pb: &Playbook, hosts: &[&str]) -> Result<Dag, DagError> {
+        let hs: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
+        let all = hs.clone();
+        build(
+            pb,
+            &Selection {
+                hosts: vec![hs; pb.plays.len()],
+                task_selected: &|_, _| true,
+                resolve: &move |p| if p == "all" { Ok(all.clone()) } else { Ok(vec![p.to_string()]) },
+            },
+        )
+    }
+
+    fn node(d: &Dag, task: usize, host: &str) -> NodeIndex {
+        d.graph
+            .node_indices()
+            .find(|n| matches!(&d.graph[*n], NodeKind::Task { task: t, host: h, .. } if *t == task && h == host))
+            .unwrap()
+    }
+
+    #[test]
+    fn hosts_run_in_written_order_without_waiting_for_each_other() {
+        let p = pb(vec![play(vec![task("a", None, vec![]), task("b", None, vec![])])]);
+        let d = build_for(&p, &["h1", "h2"]).unwrap();
+        assert!(has_path_connecting(&d.graph, node(&d, 0, "h1"), node(&d, 1, "h1"), None));
+        assert!(!has_path_connecting(&d.graph, node(&d, 0, "h2"), node(&d, 1, "h1"), None));
+    }
+
+    #[test]
+    fn after_lets_independent_tasks_run_concurrently() {
+        let p = pb(vec![play(vec![
+            task("a", Some("a"), vec![]),
+            task("b", Some("b"), vec![After::Task("x".into())]),
+            task("x", Some("x"), vec![After::Task("a".into())]),
+        ])]);
+        let d = build_for(&p, &["h1"]).unwrap();
+        // b waits only for x (which is written after it), not for a directly
+        assert!(has_path_connecting(&d.graph, node(&d, 2, "h1"), node(&d, 1, "h1"), None));
+        assert!(!has_path_connecting(&d.graph, node(&d, 1, "h1"), node(&d, 2, "h1"), None));
+    }
+
+    #[test]
+    fn cross_host_after_waits_on_every_host_of_the_pattern() {
+        let reg = task("register", None, vec![After::Hosts { task: "zk".into(), hosts: "all".into() }]);
+        let p = pb(vec![play(vec![task("zk started", Some("zk"), vec![]), reg])]);
+        let d = build_for(&p, &["h1", "h2", "h3"]).unwrap();
+        for h in ["h1", "h2", "h3"] {
+            assert!(has_path_connecting(&d.graph, node(&d, 0, h), node(&d, 1, "h1"), None));
+        }
+    }
+
+    #[test]
+    fn cycles_are_reported_with_task_names() {
+        let p = pb(vec![play(vec![
+            task("first", Some("a"), vec![After::Task("b".into())]),
+            task("second", Some("b"), vec![After::Task("a".into())]),
+        ])]);
+        let e = build_for(&p, &["h1"]).unwrap_err().to_string();
+        assert!(e.contains("first") && e.contains("second"), "{e}");
+    }
+
+    #[test]
+    fn unknown_after_id_is_an_error() {
+        let p = pb(vec![play(vec![task("t", None, vec![After::Task("nope".into())])])]);
+        assert!(matches!(build_for(&p, &["h1"]), Err(DagError::UnknownId { .. })));
+    }
+
+    #[test]
+    fn run_once_is_a_barrier_and_serial_makes_batches() {
+        let mut t = task("once", None, vec![]);
+        t.run_once = true;
+        let p = pb(vec![play(vec![task("a", None, vec![]), t, task("c", None, vec![])])]);
+        let d = build_for(&p, &["h1", "h2"]).unwrap();
+        let once = d.graph.node_indices().find(|n| matches!(&d.graph[*n], NodeKind::Task { task: 1, .. })).unwrap();
+        assert!(has_path_connecting(&d.graph, node(&d, 0, "h2"), once, None));
+        assert!(has_path_connecting(&d.graph, once, node(&d, 2, "h1"), None));
+        let mut sp = play(vec![task("a", None, vec![])]);
+        sp.serial = vec![crate::model::Serial::Count(1)];
+        let p = pb(vec![sp]);
+        let d = build_for(&p, &["h1", "h2"]).unwrap();
+        assert!(has_path_connecting(&d.graph, node(&d, 0, "h1"), node(&d, 0, "h2"), None));
+    }
+
+    #[test]
+    fn plays_run_in_order_and_linear_restores_barriers() {
+        let mut lp = play(vec![task("a", None, vec![]), task("b", None, vec![])]);
+        lp.linear = true;
+        let p = pb(vec![play(vec![task("first play", None, vec![])]), lp]);
+        let d = build_for(&p, &["h1", "h2"]).unwrap();
+        let first = d.graph.node_indices().find(|n| matches!(&d.graph[*n], NodeKind::Task { play: 0, host, .. } if host == "h2")).unwrap();
+        let second = d.graph.node_indices().find(|n| matches!(&d.graph[*n], NodeKind::Task { play: 1, task: 1, host, .. } if host == "h1")).unwrap();
+        assert!(has_path_connecting(&d.graph, first, second, None));
+        let a_h2 = d.graph.node_indices().find(|n| matches!(&d.graph[*n], NodeKind::Task { play: 1, task: 0, host, .. } if host == "h2")).unwrap();
+        assert!(has_path_connecting(&d.graph, a_h2, second, None));
+    }
+}
