@@ -89,8 +89,7 @@ fn condition_refs(tpl: &Templater, c: &str) -> Result<Vec<String>, String> {
     if crate::args::truthy(&Value::String(e.into())).is_some() {
         return Ok(vec![]);
     }
-    tpl.condition_vars(c).map_err(|x| x.to_string())?;
-    tpl.required_vars(&format!("{{{{#if {e}}}}}{{{{/if}}}}")).map_err(|x| x.to_string())
+    tpl.condition_required_vars(c).map_err(|x| x.to_string())
 }
 
 /// Run every check; the first error wins.
