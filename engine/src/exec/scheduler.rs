@@ -63,6 +63,9 @@ pub(super) struct HostState {
     pub unreachable: bool,
     pub blocks: HashMap<usize, BlockState>,
     pub recap: HostRecap,
+    /// Check mode: what earlier tasks would have written (path → state), so
+    /// later tasks predict from it instead of failing on a missing file.
+    pub predicted: HashMap<String, super::predict::Predicted>,
 }
 
 type ConnCell = OnceCell<Result<Arc<dyn Connection>, ConnectionError>>;
@@ -370,6 +373,9 @@ impl Runtime {
                     return Outcome::DepFailed;
                 }
                 if let Some(reason) = self.blocked(n, t, &host) {
+                    if t.module == "meta" {
+                        return Outcome::DepFailed;
+                    }
                     self.emit_simple(play, &t.name, &host, Status::Skipped, Some(reason));
                     return Outcome::DepFailed;
                 }

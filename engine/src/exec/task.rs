@@ -320,13 +320,17 @@ impl Runtime {
         let mut out = ItemResult::default();
         for attempt in 1..=attempts {
             out = ItemResult::default();
-            let observed = match &conn {
-                Some(c) => match probe(c.as_ref(), &env, &action.probes()).await {
+            let probes = action.probes();
+            let mut observed = match &conn {
+                Some(c) => match probe(c.as_ref(), &env, &probes).await {
                     Ok(o) => o,
                     Err(e) => return step_failure(e),
                 },
                 None => vec![],
             };
+            if check {
+                self.with_host(host, |st| super::predict::overlay(&st.predicted, &probes, &mut observed));
+            }
             let plan = match action.plan(&observed) {
                 Ok(p) => p,
                 Err(ModuleError::Failed(m)) => return fail(m),
@@ -345,6 +349,9 @@ impl Runtime {
                 if let Some(d) = &c.diff {
                     out.diffs.push(DiffText { label: d.label.clone(), before: d.before.clone(), after: d.after.clone() });
                 }
+            }
+            if out.changed && check {
+                self.with_host(host, |st| super::predict::record(&mut st.predicted, &plan));
             }
             if out.changed && !check {
                 let Some(c) = &conn else {
