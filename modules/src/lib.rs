@@ -17,6 +17,11 @@ pub mod assert;
 pub mod fail;
 pub mod pause;
 pub mod stat;
+mod fs_attrs;
+mod fs_content;
+mod fs_copy;
+mod fs_links;
+mod fs_recurse;
 
 /// All built-in modules.
 pub fn registry() -> Registry {
