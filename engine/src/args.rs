@@ -210,12 +210,18 @@ fn bad(name: &str, v: &Value, msg: &str) -> ModuleError {
     }
 }
 
+/// A parameter named `*` accepts any other name (set_fact).
 /// Rename aliases to canonical names, then check names, required arguments
 /// and literal values. Values still holding a template are checked for
 /// names only (their value is known after rendering, when `prepare` checks it).
 pub fn normalize(params: &[Param], args: &Args) -> Result<Args, ModuleError> {
     let mut out = Args::new();
+    let any = params.iter().any(|p| p.name == "*");
     for (k, v) in args {
+        if any && !params.iter().any(|p| p.name == k || p.aliases.contains(&k.as_str())) {
+            out.insert(k.clone(), v.clone());
+            continue;
+        }
         let p = params
             .iter()
             .find(|p| p.name == k || p.aliases.contains(&k.as_str()))
