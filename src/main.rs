@@ -16,7 +16,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "drover", version, about = "Run Ansible-shaped playbooks; every ready task at once")]
+#[command(
+    name = "drover",
+    version,
+    about = "Run Ansible-shaped playbooks; every ready task at once"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -132,14 +136,17 @@ fn extra_vars(items: &[String]) -> Result<drover_engine::vars::Vars> {
     for e in items {
         let e = e.trim();
         let v = if let Some(f) = e.strip_prefix('@') {
-            let text = std::fs::read_to_string(f).with_context(|| format!("extra vars file {f}"))?;
+            let text =
+                std::fs::read_to_string(f).with_context(|| format!("extra vars file {f}"))?;
             drover_engine::yaml::parse_value(&text, Path::new(f)).map_err(|x| anyhow!("{x}"))?
         } else if e.starts_with('{') {
             drover_engine::yaml::parse_value(e, Path::new("<-e>")).map_err(|x| anyhow!("{x}"))?
         } else {
             let mut m = serde_json::Map::new();
             for w in shell_split(e)? {
-                let (k, v) = w.split_once('=').ok_or_else(|| anyhow!("-e `{w}`: expected key=value, @file or a mapping"))?;
+                let (k, v) = w
+                    .split_once('=')
+                    .ok_or_else(|| anyhow!("-e `{w}`: expected key=value, @file or a mapping"))?;
                 m.insert(k.to_string(), serde_json::Value::String(v.to_string()));
             }
             serde_json::Value::Object(m)
@@ -214,14 +221,31 @@ fn main() {
 
 fn run(cli: Cli) -> Result<i32, InputError> {
     match cli.cmd {
-        Cmd::Run { play, check, diff, forks, json, verbose, host_key_checking, known_hosts, timeout } => {
-            let mut opts = RunOptions { check, diff, forks, ..Default::default() };
+        Cmd::Run {
+            play,
+            check,
+            diff,
+            forks,
+            json,
+            verbose,
+            host_key_checking,
+            known_hosts,
+            timeout,
+        } => {
+            let mut opts = RunOptions {
+                check,
+                diff,
+                forks,
+                ..Default::default()
+            };
             opts.ssh.host_key_checking = match host_key_checking.as_str() {
                 "strict" | "yes" | "true" => HostKeyChecking::Strict,
                 "accept-new" => HostKeyChecking::AcceptNew,
                 "off" | "no" | "false" => HostKeyChecking::Off,
                 other => {
-                    eprintln!("ERROR: --host-key-checking `{other}`: expected strict, accept-new or off");
+                    eprintln!(
+                        "ERROR: --host-key-checking `{other}`: expected strict, accept-new or off"
+                    );
                     return Ok(5);
                 }
             };
@@ -230,7 +254,12 @@ fn run(cli: Cli) -> Result<i32, InputError> {
             }
             opts.ssh.connect_timeout = std::time::Duration::from_secs(timeout);
             let prep = prepared(&play, opts)?;
-            let total = prep.dag.graph.node_weights().filter(|n| !matches!(n, drover_engine::dag::NodeKind::Barrier { .. })).count();
+            let total = prep
+                .dag
+                .graph
+                .node_weights()
+                .filter(|n| !matches!(n, drover_engine::dag::NodeKind::Barrier { .. }))
+                .count();
             let reporter = Arc::new(report::Cli::new(json, verbose, diff, total as u64));
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -248,10 +277,18 @@ fn run(cli: Cli) -> Result<i32, InputError> {
             });
             Ok(summary.exit_code())
         }
-        Cmd::Inventory { inv, list, graph, host } => {
+        Cmd::Inventory {
+            inv,
+            list,
+            graph,
+            host,
+        } => {
             let i = load_inventory(&inv, None).map_err(InputError)?;
             let out = if let Some(h) = host {
-                serde_json::to_string_pretty(&i.host_json(&h).map_err(|e| InputError(anyhow!("{e}")))?).unwrap_or_default()
+                serde_json::to_string_pretty(
+                    &i.host_json(&h).map_err(|e| InputError(anyhow!("{e}")))?,
+                )
+                .unwrap_or_default()
             } else if let Some(g) = graph {
                 i.graph(Some(&g)).map_err(|e| InputError(anyhow!("{e}")))?
             } else if list {

@@ -23,12 +23,21 @@ impl Cli {
         let color = tty && std::env::var_os("NO_COLOR").is_none();
         let bar = (tty && !json && total > 0).then(|| {
             let b = ProgressBar::new(total);
-            if let Ok(s) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}") {
+            if let Ok(s) = ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+            ) {
                 b.set_style(s);
             }
             b
         });
-        Cli { json, verbose, diff, color, bar, out: Mutex::new(()) }
+        Cli {
+            json,
+            verbose,
+            diff,
+            color,
+            bar,
+            out: Mutex::new(()),
+        }
     }
 
     fn line(&self, s: &str) {
@@ -61,16 +70,30 @@ impl Cli {
             (Status::Skipped, _, _) => ("skipping", Style::new().cyan()),
             (Status::Unreachable, _, _) => ("unreachable", Style::new().red().bold()),
         };
-        if r.status == Status::Skipped && self.verbose == 0 && r.msg.as_deref() == Some("conditional result was false") {
+        if r.status == Status::Skipped
+            && self.verbose == 0
+            && r.msg.as_deref() == Some("conditional result was false")
+        {
             // Skips by `when` are shown with -v, as Ansible's default callback hides little but says less.
         }
         let mut s = format!("{}: [{}] {}", self.paint(style, word), r.host, r.task);
         if let Some(m) = &r.msg {
-            if matches!(r.status, Status::Failed | Status::Unreachable | Status::Skipped) || self.verbose > 0 {
+            if matches!(
+                r.status,
+                Status::Failed | Status::Unreachable | Status::Skipped
+            ) || self.verbose > 0
+            {
                 s.push_str(&format!(" => {m}"));
             }
         }
-        if r.task == "debug" || r.output.as_ref().is_some_and(|o| o.get("msg").is_some() && r.status == Status::Ok && self.verbose == 0 && r.changes.is_empty()) {
+        if r.task == "debug"
+            || r.output.as_ref().is_some_and(|o| {
+                o.get("msg").is_some()
+                    && r.status == Status::Ok
+                    && self.verbose == 0
+                    && r.changes.is_empty()
+            })
+        {
             if let Some(o) = &r.output {
                 if let Some(m) = o.get("msg") {
                     s = format!("{} => {}", s.split(" => ").next().unwrap_or(&s), m);
@@ -89,12 +112,21 @@ impl Cli {
         }
         if self.diff {
             for d in &r.diffs {
-                s.push_str(&format!("\n--- before: {}\n+++ after: {}\n", d.label, d.label));
+                s.push_str(&format!(
+                    "\n--- before: {}\n+++ after: {}\n",
+                    d.label, d.label
+                ));
                 let diff = similar::TextDiff::from_lines(&d.before, &d.after);
                 for hunk in diff.unified_diff().context_radius(3).iter_hunks() {
                     let text = hunk.to_string();
                     for l in text.lines() {
-                        let st = if l.starts_with('+') { Style::new().green() } else if l.starts_with('-') { Style::new().red() } else { Style::new() };
+                        let st = if l.starts_with('+') {
+                            Style::new().green()
+                        } else if l.starts_with('-') {
+                            Style::new().red()
+                        } else {
+                            Style::new()
+                        };
                         s.push_str(&self.paint(st, l));
                         s.push('\n');
                     }
@@ -125,7 +157,10 @@ impl Reporter for Cli {
             return;
         }
         match e {
-            Event::PlayStart { play, .. } => self.line(&format!("\nPLAY [{play}] {}", "*".repeat(60usize.saturating_sub(play.len())))),
+            Event::PlayStart { play, .. } => self.line(&format!(
+                "\nPLAY [{play}] {}",
+                "*".repeat(60usize.saturating_sub(play.len()))
+            )),
             Event::TaskStart { task, host, .. } => {
                 if let Some(b) = &self.bar {
                     b.set_message(format!("{task} @ {host}"));
@@ -135,7 +170,10 @@ impl Reporter for Cli {
                 if let Some(b) = &self.bar {
                     b.inc(1);
                 }
-                if r.status == Status::Skipped && self.verbose == 0 && r.msg.as_deref() == Some("conditional result was false") {
+                if r.status == Status::Skipped
+                    && self.verbose == 0
+                    && r.msg.as_deref() == Some("conditional result was false")
+                {
                     return;
                 }
                 self.task_line(r);

@@ -218,7 +218,11 @@ pub fn normalize(params: &[Param], args: &Args) -> Result<Args, ModuleError> {
     let mut out = Args::new();
     let any = params.iter().any(|p| p.name == "*");
     for (k, v) in args {
-        if any && !params.iter().any(|p| p.name == k || p.aliases.contains(&k.as_str())) {
+        if any
+            && !params
+                .iter()
+                .any(|p| p.name == k || p.aliases.contains(&k.as_str()))
+        {
             out.insert(k.clone(), v.clone());
             continue;
         }

@@ -50,7 +50,7 @@ pub enum Event {
         task: String,
         host: String,
     },
-    TaskDone(TaskResult),
+    TaskDone(Box<TaskResult>),
     Warning {
         message: String,
     },

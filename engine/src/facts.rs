@@ -62,7 +62,9 @@ pub fn parse_facts(stdout: &[u8]) -> Result<Map<String, Value>, FactsError> {
     let mut route: Option<(String, String)> = None;
     let mut raw: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
     for line in text.lines() {
-        let Some((k, v)) = line.split_once('=') else { continue };
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
         match k {
             "addr" => {
                 let f: Vec<&str> = v.split_whitespace().collect();
@@ -72,7 +74,9 @@ pub fn parse_facts(stdout: &[u8]) -> Result<Map<String, Value>, FactsError> {
                 let (dev, fam, cidr) = (f[0].trim_end_matches(':'), f[1], f[2]);
                 let (addr, prefix) = cidr.split_once('/').unwrap_or((cidr, ""));
                 let dev = dev.split('@').next().unwrap_or(dev).to_string();
-                let e = ifaces.entry(dev.clone()).or_insert_with(|| json!({"device": dev, "ipv6": []}));
+                let e = ifaces
+                    .entry(dev.clone())
+                    .or_insert_with(|| json!({"device": dev, "ipv6": []}));
                 if fam == "inet" {
                     if e.get("ipv4").is_none() {
                         e["ipv4"] = json!({"address": addr, "prefix": prefix});
@@ -90,7 +94,9 @@ pub fn parse_facts(stdout: &[u8]) -> Result<Map<String, Value>, FactsError> {
                 }
             }
             "iface" => {
-                ifaces.entry(v.to_string()).or_insert_with(|| json!({"device": v, "ipv6": []}));
+                ifaces
+                    .entry(v.to_string())
+                    .or_insert_with(|| json!({"device": v, "ipv6": []}));
             }
             "route" => {
                 let mut f = v.split_whitespace();
@@ -116,7 +122,9 @@ pub fn parse_facts(stdout: &[u8]) -> Result<Map<String, Value>, FactsError> {
         "" => "Unknown".to_string(),
         other => {
             let mut c = other.chars();
-            c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+            c.next()
+                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                .unwrap_or_default()
         }
     };
     let version = g("os_version");
@@ -125,13 +133,19 @@ pub fn parse_facts(stdout: &[u8]) -> Result<Map<String, Value>, FactsError> {
         "apt-get" => "apt".to_string(),
         other => other.to_string(),
     };
-    kv.insert("hostname".into(), json!(g("hostname").split('.').next().unwrap_or("")));
+    kv.insert(
+        "hostname".into(),
+        json!(g("hostname").split('.').next().unwrap_or("")),
+    );
     kv.insert("nodename".into(), json!(g("hostname")));
     kv.insert("fqdn".into(), json!(g("fqdn")));
     kv.insert("os_family".into(), json!(family(&id, &like)));
     kv.insert("distribution".into(), json!(dist));
     kv.insert("distribution_version".into(), json!(version));
-    kv.insert("distribution_major_version".into(), json!(version.split('.').next().unwrap_or("")));
+    kv.insert(
+        "distribution_major_version".into(),
+        json!(version.split('.').next().unwrap_or("")),
+    );
     kv.insert("distribution_release".into(), json!(g("os_codename")));
     kv.insert("pkg_mgr".into(), json!(pkg));
     kv.insert("service_mgr".into(), json!(g("svc")));
@@ -140,15 +154,26 @@ pub fn parse_facts(stdout: &[u8]) -> Result<Map<String, Value>, FactsError> {
     kv.insert("machine".into(), json!(g("machine")));
     kv.insert("system".into(), json!(g("system")));
     kv.insert("user_id".into(), json!(g("user")));
-    kv.insert("processor_vcpus".into(), json!(g("vcpus").parse::<u64>().unwrap_or(0)));
+    kv.insert(
+        "processor_vcpus".into(),
+        json!(g("vcpus").parse::<u64>().unwrap_or(0)),
+    );
     kv.insert("memtotal_mb".into(), json!(kb("memtotal_kb")));
     kv.insert("memfree_mb".into(), json!(kb("memfree_kb")));
     kv.insert("all_ipv4_addresses".into(), Value::Array(v4));
     kv.insert("all_ipv6_addresses".into(), Value::Array(v6));
-    kv.insert("interfaces".into(), json!(ifaces.keys().collect::<Vec<_>>()));
+    kv.insert(
+        "interfaces".into(),
+        json!(ifaces.keys().collect::<Vec<_>>()),
+    );
     let default = match &route {
         Some((dev, gw)) => {
-            let addr = ifaces.get(dev).and_then(|i| i.get("ipv4")).and_then(|i| i.get("address")).cloned().unwrap_or(Value::Null);
+            let addr = ifaces
+                .get(dev)
+                .and_then(|i| i.get("ipv4"))
+                .and_then(|i| i.get("address"))
+                .cloned()
+                .unwrap_or(Value::Null);
             json!({"interface": dev, "gateway": gw, "address": addr})
         }
         None => json!({}),
@@ -185,11 +210,23 @@ mod tests {
 
     #[test]
     fn real_script_on_this_machine() {
-        let out = std::process::Command::new("sh").arg("-c").arg(facts_script()).output().unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(facts_script())
+            .output()
+            .unwrap();
         let f = parse_facts(&out.stdout).unwrap();
-        let uname = std::process::Command::new("uname").arg("-r").output().unwrap();
-        assert_eq!(f["ansible_kernel"], String::from_utf8_lossy(&uname.stdout).trim());
-        let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as u64;
+        let uname = std::process::Command::new("uname")
+            .arg("-r")
+            .output()
+            .unwrap();
+        assert_eq!(
+            f["ansible_kernel"],
+            String::from_utf8_lossy(&uname.stdout).trim()
+        );
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1) as u64;
         assert_eq!(f["ansible_processor_vcpus"], n);
         assert!(f["ansible_memtotal_mb"].as_u64().unwrap() > 100);
     }

@@ -22,7 +22,10 @@ pub struct YamlError {
 }
 
 fn error_at(file: &Path, text: &str, e: &serde_yaml::Error) -> YamlError {
-    let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+    let (line, column) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((0, 0));
     let context = text
         .lines()
         .nth(line.saturating_sub(1))
@@ -33,12 +36,19 @@ fn error_at(file: &Path, text: &str, e: &serde_yaml::Error) -> YamlError {
         Some(i) => message[..i].to_string(),
         None => message,
     };
-    YamlError { file: file.to_path_buf(), line, column, message, context }
+    YamlError {
+        file: file.to_path_buf(),
+        line,
+        column,
+        message,
+        context,
+    }
 }
 
 /// Parse YAML text into a JSON value (merge keys expanded, YAML 1.2 scalars).
 pub fn parse_value(text: &str, file: &Path) -> Result<Value, YamlError> {
-    let mut v: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| error_at(file, text, &e))?;
+    let mut v: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|e| error_at(file, text, &e))?;
     v.apply_merge().map_err(|e| error_at(file, text, &e))?;
     Ok(to_json(v))
 }
@@ -151,7 +161,11 @@ pub fn line_map(text: &str) -> LineMap {
                 Event::SequenceStart(..) | Event::MappingStart(..) => {
                     let p = self.node_path().unwrap_or_default();
                     self.map.entry(p.clone()).or_insert(line);
-                    let f = if matches!(ev, Event::SequenceStart(..)) { Frame::Seq(0) } else { Frame::Map(None) };
+                    let f = if matches!(ev, Event::SequenceStart(..)) {
+                        Frame::Seq(0)
+                    } else {
+                        Frame::Map(None)
+                    };
                     self.stack.push((p, f));
                 }
                 Event::SequenceEnd | Event::MappingEnd => {
@@ -161,7 +175,10 @@ pub fn line_map(text: &str) -> LineMap {
             }
         }
     }
-    let mut r = Recv { stack: Vec::new(), map: LineMap::new() };
+    let mut r = Recv {
+        stack: Vec::new(),
+        map: LineMap::new(),
+    };
     let mut parser = Parser::new_from_str(text);
     if parser.load(&mut r, false).is_err() {
         return LineMap::new();
@@ -175,7 +192,11 @@ mod tests {
 
     #[test]
     fn values_and_merge_keys() {
-        let v = parse_value("a: &x {p: 1}\nb:\n  <<: *x\n  q: 0755\nc: yes\n", Path::new("f.yml")).unwrap();
+        let v = parse_value(
+            "a: &x {p: 1}\nb:\n  <<: *x\n  q: 0755\nc: yes\n",
+            Path::new("f.yml"),
+        )
+        .unwrap();
         assert_eq!(v["b"]["p"], 1);
         assert_eq!(v["c"], "yes");
         assert!(v["b"]["q"].is_number() || v["b"]["q"].is_string());

@@ -14,7 +14,10 @@ use std::time::Duration;
 #[derive(Debug)]
 pub(super) enum StepError {
     Conn(ConnectionError),
-    Failed { message: String, output: Option<ExecOutput> },
+    Failed {
+        message: String,
+        output: Option<ExecOutput>,
+    },
 }
 
 impl From<ConnectionError> for StepError {
@@ -43,7 +46,11 @@ impl ExecEnv<'_> {
 }
 
 /// Run all probes of a task in one exec.
-pub(super) async fn probe(conn: &dyn Connection, env: &ExecEnv<'_>, probes: &[Probe]) -> Result<Vec<Observed>, StepError> {
+pub(super) async fn probe(
+    conn: &dyn Connection,
+    env: &ExecEnv<'_>,
+    probes: &[Probe],
+) -> Result<Vec<Observed>, StepError> {
     if probes.is_empty() {
         return Ok(vec![]);
     }
@@ -51,15 +58,28 @@ pub(super) async fn probe(conn: &dyn Connection, env: &ExecEnv<'_>, probes: &[Pr
     let out = conn.exec(req).await?;
     if out.status != Some(0) {
         return Err(StepError::Failed {
-            message: format!("observing the host failed (exit {:?}): {}", out.status, out.stderr_str().trim()),
+            message: format!(
+                "observing the host failed (exit {:?}): {}",
+                out.status,
+                out.stderr_str().trim()
+            ),
             output: None,
         });
     }
-    parse_probe_output(probes, &out.stdout).map_err(|message| StepError::Failed { message, output: None })
+    parse_probe_output(probes, &out.stdout).map_err(|message| StepError::Failed {
+        message,
+        output: None,
+    })
 }
 
 /// The shell script of an atomic write; `$1` is the target path.
-pub(super) fn write_script(mode: Option<u32>, owner: Option<&str>, group: Option<&str>, validate: Option<&str>, backup: bool) -> Result<String, String> {
+pub(super) fn write_script(
+    mode: Option<u32>,
+    owner: Option<&str>,
+    group: Option<&str>,
+    validate: Option<&str>,
+    backup: bool,
+) -> Result<String, String> {
     let mut s = String::from(
         "set -e\np=$1\nd=$(dirname -- \"$p\")\numask 077\ntmp=$(mktemp \"$d/.drover.XXXXXXXX\")\ntrap 'rm -f -- \"$tmp\"' EXIT\ncat > \"$tmp\"\n",
     );
@@ -76,13 +96,17 @@ pub(super) fn write_script(mode: Option<u32>, owner: Option<&str>, group: Option
     }
     s.push_str("if [ -e \"$p\" ]; then chmod --reference=\"$p\" \"$tmp\"; chown --reference=\"$p\" \"$tmp\" 2>/dev/null || true; else chmod 0644 \"$tmp\"; fi\n");
     if backup {
-        s.push_str("if [ -e \"$p\" ]; then cp -p -- \"$p\" \"$p.$(date +%Y-%m-%d@%H:%M:%S)~\"; fi\n");
+        s.push_str(
+            "if [ -e \"$p\" ]; then cp -p -- \"$p\" \"$p.$(date +%Y-%m-%d@%H:%M:%S)~\"; fi\n",
+        );
     }
     if let Some(m) = mode {
         s.push_str(&format!("chmod {:04o} \"$tmp\"\n", m));
     }
     match (owner, group) {
-        (Some(o), Some(g)) => s.push_str(&format!("chown {} \"$tmp\"\n", quote(&format!("{o}:{g}")))),
+        (Some(o), Some(g)) => {
+            s.push_str(&format!("chown {} \"$tmp\"\n", quote(&format!("{o}:{g}"))))
+        }
         (Some(o), None) => s.push_str(&format!("chown {} \"$tmp\"\n", quote(o))),
         (None, Some(g)) => s.push_str(&format!("chgrp {} \"$tmp\"\n", quote(g))),
         (None, None) => {}
@@ -92,9 +116,20 @@ pub(super) fn write_script(mode: Option<u32>, owner: Option<&str>, group: Option
 }
 
 /// Run one step. Returns the captured output of a capturing exec.
-pub(super) async fn run_step(conn: &dyn Connection, env: &ExecEnv<'_>, step: &Step) -> Result<Option<ExecOutput>, StepError> {
+pub(super) async fn run_step(
+    conn: &dyn Connection,
+    env: &ExecEnv<'_>,
+    step: &Step,
+) -> Result<Option<ExecOutput>, StepError> {
     match step {
-        Step::Exec { argv, stdin, cwd, env: extra, capture, allow_fail } => {
+        Step::Exec {
+            argv,
+            stdin,
+            cwd,
+            env: extra,
+            capture,
+            allow_fail,
+        } => {
             let mut req = env.request(argv.clone());
             req.stdin = stdin.clone();
             req.cwd = cwd.clone();
@@ -106,15 +141,45 @@ pub(super) async fn run_step(conn: &dyn Connection, env: &ExecEnv<'_>, step: &St
                     None => "command ended without an exit status".to_string(),
                 };
                 let err = out.stderr_str();
-                let message = if *capture || err.trim().is_empty() { msg } else { format!("{msg}: `{}`: {}", quote_argv(argv), err.trim()) };
-                return Err(StepError::Failed { message, output: Some(out) });
+                let message = if *capture || err.trim().is_empty() {
+                    msg
+                } else {
+                    format!("{msg}: `{}`: {}", quote_argv(argv), err.trim())
+                };
+                return Err(StepError::Failed {
+                    message,
+                    output: Some(out),
+                });
             }
             Ok(capture.then_some(out))
         }
-        Step::Write { path, content, mode, owner, group, validate, backup } => {
-            let script = write_script(*mode, owner.as_deref(), group.as_deref(), validate.as_deref(), *backup)
-                .map_err(|message| StepError::Failed { message, output: None })?;
-            let mut req = env.request(vec!["/bin/sh".into(), "-c".into(), script, "drover-write".into(), path.clone()]);
+        Step::Write {
+            path,
+            content,
+            mode,
+            owner,
+            group,
+            validate,
+            backup,
+        } => {
+            let script = write_script(
+                *mode,
+                owner.as_deref(),
+                group.as_deref(),
+                validate.as_deref(),
+                *backup,
+            )
+            .map_err(|message| StepError::Failed {
+                message,
+                output: None,
+            })?;
+            let mut req = env.request(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                script,
+                "drover-write".into(),
+                path.clone(),
+            ]);
             req.stdin = Some(content.as_ref().clone());
             let out = conn.exec(req).await?;
             if out.status != Some(0) {
@@ -150,7 +215,11 @@ mod tests {
         std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
         let conn = LocalConnection::new("localhost");
         let e = env();
-        let env = ExecEnv { become_: None, env: &e.0, timeout: None };
+        let env = ExecEnv {
+            become_: None,
+            env: &e.0,
+            timeout: None,
+        };
         let step = |content: &str, validate: Option<&str>| Step::Write {
             path: p.display().to_string(),
             content: Arc::new(content.as_bytes().to_vec()),
@@ -165,9 +234,12 @@ mod tests {
         assert!(matches!(r, Err(StepError::Failed { .. })));
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "old\n");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-        run_step(&conn, &env, &step("good\n", Some("grep -q good %s"))).await.unwrap();
+        run_step(&conn, &env, &step("good\n", Some("grep -q good %s")))
+            .await
+            .unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "good\n");
-        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&p).unwrap().permissions());
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&p).unwrap().permissions());
         assert_eq!(mode & 0o7777, 0o640);
     }
 }

@@ -16,10 +16,21 @@ pub(super) struct Ctx {
 
 /// Find a controller-side file the way Ansible does: absolute as given, else
 /// the role's `kind/` folder, the playbook's `kind/` folder, the playbook folder.
-pub(super) fn find(role_dir: Option<&Path>, playbook_dir: &Path, kind: &str, name: &str) -> Result<PathBuf, ModuleError> {
+pub(super) fn find(
+    role_dir: Option<&Path>,
+    playbook_dir: &Path,
+    kind: &str,
+    name: &str,
+) -> Result<PathBuf, ModuleError> {
     let p = Path::new(name);
     if p.is_absolute() {
-        return if p.exists() { Ok(p.to_path_buf()) } else { Err(ModuleError::Failed(format!("{kind} file `{name}` not found"))) };
+        return if p.exists() {
+            Ok(p.to_path_buf())
+        } else {
+            Err(ModuleError::Failed(format!(
+                "{kind} file `{name}` not found"
+            )))
+        };
     }
     let mut tried = Vec::new();
     if let Some(r) = role_dir {
@@ -31,7 +42,11 @@ pub(super) fn find(role_dir: Option<&Path>, playbook_dir: &Path, kind: &str, nam
     tried.iter().find(|c| c.exists()).cloned().ok_or_else(|| {
         ModuleError::Failed(format!(
             "{kind} file `{name}` not found (looked in {})",
-            tried.iter().map(|t| t.display().to_string()).collect::<Vec<_>>().join(", ")
+            tried
+                .iter()
+                .map(|t| t.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
     })
 }
@@ -41,10 +56,14 @@ impl TaskContext for Ctx {
         &self.vars
     }
     fn render(&self, template: &str) -> Result<String, ModuleError> {
-        self.templater.render(template, &self.vars).map_err(|e| ModuleError::Failed(e.to_string()))
+        self.templater
+            .render(template, &self.vars)
+            .map_err(|e| ModuleError::Failed(e.to_string()))
     }
     fn condition(&self, expr: &str) -> Result<bool, ModuleError> {
-        self.templater.condition(expr, &self.vars).map_err(|e| ModuleError::Failed(e.to_string()))
+        self.templater
+            .condition(expr, &self.vars)
+            .map_err(|e| ModuleError::Failed(e.to_string()))
     }
     fn find_file(&self, kind: &str, name: &str) -> Result<PathBuf, ModuleError> {
         find(self.role_dir.as_deref(), &self.playbook_dir, kind, name)

@@ -110,14 +110,19 @@ fn resolve(
         return Ok(());
     }
     if stack.iter().any(|s| s == key) {
-        return Err(format!("variable `{key}` refers to itself through {}", stack.join(" → ")));
+        return Err(format!(
+            "variable `{key}` refers to itself through {}",
+            stack.join(" → ")
+        ));
     }
     let Some(v) = all.get(key) else { return Ok(()) };
     stack.push(key.to_string());
     let mut texts = Vec::new();
     strings(v, &mut texts);
     for t in texts {
-        let refs = tpl.referenced_vars(&t).map_err(|e| format!("variable `{key}`: {e}"))?;
+        let refs = tpl
+            .referenced_vars(&t)
+            .map_err(|e| format!("variable `{key}`: {e}"))?;
         for r in refs {
             if templated.contains(&r) && r != key {
                 resolve(&r, all, templated, tpl, done, stack)?;
@@ -129,7 +134,9 @@ fn resolve(
     for (k, v) in done.iter() {
         ctx.insert(k.clone(), v.clone());
     }
-    let out = tpl.render_value(v, &Value::Object(ctx)).map_err(|e| format!("variable `{key}`: {e}"))?;
+    let out = tpl
+        .render_value(v, &Value::Object(ctx))
+        .map_err(|e| format!("variable `{key}`: {e}"))?;
     done.insert(key.to_string(), out);
     Ok(())
 }

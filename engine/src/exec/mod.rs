@@ -63,11 +63,21 @@ pub enum RunError {
     #[error(transparent)]
     Dag(#[from] crate::dag::DagError),
     #[error("{origin}: play `{play}`: host pattern `{pattern}`: {reason}")]
-    Pattern { origin: String, play: String, pattern: String, reason: String },
+    Pattern {
+        origin: String,
+        play: String,
+        pattern: String,
+        reason: String,
+    },
     #[error("--limit `{pattern}`: {reason}")]
     Limit { pattern: String, reason: String },
     #[error("{origin}: task `{task}`{host}: {message}")]
-    Task { origin: String, task: String, host: String, message: String },
+    Task {
+        origin: String,
+        task: String,
+        host: String,
+        message: String,
+    },
 }
 
 /// The outcome of a whole run.
@@ -117,8 +127,10 @@ fn tag_selected(task_tags: &[String], tags: &[String], skip: &[String]) -> bool 
         || tags.iter().any(|t| has(t))
         || (tags.iter().any(|t| t == "tagged") && !task_tags.is_empty())
         || (tags.iter().any(|t| t == "untagged") && task_tags.is_empty());
-    let skipped = skip.iter().any(|t| has(t)) || (skip.iter().any(|t| t == "tagged") && !task_tags.is_empty());
-    included && !skipped || task_tags.iter().any(|t| t == "always") && !skip.iter().any(|t| t == "always")
+    let skipped = skip.iter().any(|t| has(t))
+        || (skip.iter().any(|t| t == "tagged") && !task_tags.is_empty());
+    included && !skipped
+        || task_tags.iter().any(|t| t == "always") && !skip.iter().any(|t| t == "always")
 }
 
 /// Select hosts and tasks, run the pre-flight checks and build the DAG.
@@ -129,18 +141,23 @@ pub fn prepare(
     options: RunOptions,
 ) -> Result<Prepared, RunError> {
     let limit = match &options.limit {
-        Some(l) => Some(inventory.select(l).map_err(|e| RunError::Limit { pattern: l.clone(), reason: e.to_string() })?),
+        Some(l) => Some(inventory.select(l).map_err(|e| RunError::Limit {
+            pattern: l.clone(),
+            reason: e.to_string(),
+        })?),
         None => None,
     };
     let mut play_hosts = Vec::new();
     let mut selected = Vec::new();
     for play in &playbook.plays {
-        let hosts = inventory.select(&play.hosts).map_err(|e| RunError::Pattern {
-            origin: play.origin.to_string(),
-            play: play.name.clone(),
-            pattern: play.hosts.clone(),
-            reason: e.to_string(),
-        })?;
+        let hosts = inventory
+            .select(&play.hosts)
+            .map_err(|e| RunError::Pattern {
+                origin: play.origin.to_string(),
+                play: play.name.clone(),
+                pattern: play.hosts.clone(),
+                reason: e.to_string(),
+            })?;
         let hosts: Vec<String> = match &limit {
             Some(l) => hosts.into_iter().filter(|h| l.contains(h)).collect(),
             None => hosts,
@@ -149,12 +166,22 @@ pub fn prepare(
         selected.push(
             play.tasks
                 .iter()
-                .map(|t| t.module == "meta" || tag_selected(&t.tags, &options.tags, &options.skip_tags))
+                .map(|t| {
+                    t.module == "meta" || tag_selected(&t.tags, &options.tags, &options.skip_tags)
+                })
                 .collect::<Vec<bool>>(),
         );
     }
     let templater = Arc::new(Templater::new());
-    preflight::check(&playbook, &inventory, &registry, &templater, &options, &play_hosts, &selected)?;
+    preflight::check(
+        &playbook,
+        &inventory,
+        &registry,
+        &templater,
+        &options,
+        &play_hosts,
+        &selected,
+    )?;
     let inv_ref = &inventory;
     let sel_ref = &selected;
     let dag = crate::dag::build(

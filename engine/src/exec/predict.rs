@@ -11,7 +11,12 @@ use std::sync::Arc;
 /// A predicted path state.
 #[derive(Debug, Clone)]
 pub(crate) enum Predicted {
-    File { content: Arc<Vec<u8>>, mode: Option<u32>, owner: Option<String>, group: Option<String> },
+    File {
+        content: Arc<Vec<u8>>,
+        mode: Option<u32>,
+        owner: Option<String>,
+        group: Option<String>,
+    },
     Dir,
 }
 
@@ -20,15 +25,37 @@ pub(super) fn record(p: &mut HashMap<String, Predicted>, plan: &Plan) {
     for c in &plan.changes {
         for s in &c.steps {
             match s {
-                Step::Write { path, content, mode, owner, group, .. } => {
+                Step::Write {
+                    path,
+                    content,
+                    mode,
+                    owner,
+                    group,
+                    ..
+                } => {
                     let mode = mode.or_else(|| match p.get(path) {
                         Some(Predicted::File { mode, .. }) => *mode,
                         _ => None,
                     });
-                    p.insert(path.clone(), Predicted::File { content: content.clone(), mode, owner: owner.clone(), group: group.clone() });
+                    p.insert(
+                        path.clone(),
+                        Predicted::File {
+                            content: content.clone(),
+                            mode,
+                            owner: owner.clone(),
+                            group: group.clone(),
+                        },
+                    );
                 }
                 Step::Exec { argv, .. } if argv.first().map(String::as_str) == Some("mkdir") => {
                     for a in argv.iter().skip(1).filter(|a| !a.starts_with('-')) {
+                        p.insert(a.clone(), Predicted::Dir);
+                    }
+                }
+                Step::Exec { argv, .. }
+                    if argv.get(3).map(String::as_str) == Some("drover-mkdir") =>
+                {
+                    if let Some(a) = argv.get(4) {
                         p.insert(a.clone(), Predicted::Dir);
                     }
                 }
@@ -40,9 +67,18 @@ pub(super) fn record(p: &mut HashMap<String, Predicted>, plan: &Plan) {
 
 fn stat_of(pr: &Predicted) -> FileStat {
     let (kind, mode, size, owner, group) = match pr {
-        Predicted::File { content, mode, owner, group } => {
-            (FileKind::File, mode.unwrap_or(0o644), content.len() as u64, owner.clone(), group.clone())
-        }
+        Predicted::File {
+            content,
+            mode,
+            owner,
+            group,
+        } => (
+            FileKind::File,
+            mode.unwrap_or(0o644),
+            content.len() as u64,
+            owner.clone(),
+            group.clone(),
+        ),
         Predicted::Dir => (FileKind::Directory, 0o755, 4096, None, None),
     };
     // SAFETY: geteuid/getegid have no preconditions.
@@ -52,8 +88,20 @@ fn stat_of(pr: &Predicted) -> FileStat {
         mode,
         uid,
         gid,
-        owner: owner.unwrap_or_else(|| if uid == 0 { "root".into() } else { uid.to_string() }),
-        group: group.unwrap_or_else(|| if gid == 0 { "root".into() } else { gid.to_string() }),
+        owner: owner.unwrap_or_else(|| {
+            if uid == 0 {
+                "root".into()
+            } else {
+                uid.to_string()
+            }
+        }),
+        group: group.unwrap_or_else(|| {
+            if gid == 0 {
+                "root".into()
+            } else {
+                gid.to_string()
+            }
+        }),
         size,
         link_target: None,
         inode: 0,
@@ -74,7 +122,13 @@ pub(super) fn overlay(p: &HashMap<String, Predicted>, probes: &[Probe], observed
                     let mut st = stat_of(pr);
                     if let Observed::Stat(Some(old)) = obs {
                         // Keep real ownership/mode where the prediction does not set them.
-                        if let Predicted::File { mode: None, owner, group, .. } = pr {
+                        if let Predicted::File {
+                            mode: None,
+                            owner,
+                            group,
+                            ..
+                        } = pr
+                        {
                             st.mode = old.mode;
                             if owner.is_none() {
                                 st.owner = old.owner.clone();

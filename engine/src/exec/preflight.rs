@@ -14,9 +14,23 @@ use std::collections::{HashMap, HashSet};
 
 /// Variables the engine provides or that hosts may provide at run time.
 const MAGIC: &[&str] = &[
-    "inventory_hostname", "inventory_hostname_short", "groups", "group_names", "hostvars", "play_hosts",
-    "ansible_play_hosts", "ansible_play_hosts_all", "ansible_check_mode", "ansible_diff_mode", "playbook_dir",
-    "role_name", "role_path", "ansible_facts", "omit", "item", "this",
+    "inventory_hostname",
+    "inventory_hostname_short",
+    "groups",
+    "group_names",
+    "hostvars",
+    "play_hosts",
+    "ansible_play_hosts",
+    "ansible_play_hosts_all",
+    "ansible_check_mode",
+    "ansible_diff_mode",
+    "playbook_dir",
+    "role_name",
+    "role_path",
+    "ansible_facts",
+    "omit",
+    "item",
+    "this",
 ];
 
 fn strings(v: &Value, out: &mut Vec<String>) {
@@ -32,7 +46,11 @@ fn err(task: &Task, host: &str, message: String) -> RunError {
     RunError::Task {
         origin: task.origin.to_string(),
         task: task.name.clone(),
-        host: if host.is_empty() { String::new() } else { format!(", host {host}") },
+        host: if host.is_empty() {
+            String::new()
+        } else {
+            format!(", host {host}")
+        },
         message,
     }
 }
@@ -72,7 +90,12 @@ fn templates(t: &Task) -> Vec<(String, String, bool)> {
         strings(l, &mut s);
         out.extend(s.into_iter().map(|x| ("loop".to_string(), x, false)));
     }
-    for (f, list) in [("when", Some(&t.when)), ("changed_when", t.changed_when.as_ref()), ("failed_when", t.failed_when.as_ref()), ("until", t.until.as_ref())] {
+    for (f, list) in [
+        ("when", Some(&t.when)),
+        ("changed_when", t.changed_when.as_ref()),
+        ("failed_when", t.failed_when.as_ref()),
+        ("until", t.until.as_ref()),
+    ] {
         for c in list.into_iter().flatten() {
             out.push((f.to_string(), c.clone(), true));
         }
@@ -85,7 +108,11 @@ fn templates(t: &Task) -> Vec<(String, String, bool)> {
 
 fn condition_refs(tpl: &Templater, c: &str) -> Result<Vec<String>, String> {
     let e = c.trim();
-    let e = e.strip_prefix("{{").and_then(|x| x.strip_suffix("}}")).unwrap_or(e).trim();
+    let e = e
+        .strip_prefix("{{")
+        .and_then(|x| x.strip_suffix("}}"))
+        .unwrap_or(e)
+        .trim();
     if crate::args::truthy(&Value::String(e.into())).is_some() {
         return Ok(vec![]);
     }
@@ -105,18 +132,36 @@ pub(super) fn check(
     let (dynamic, gathers) = dynamic_names(pb);
     let mut host_keys: HashMap<String, HashSet<String>> = HashMap::new();
     for (pi, play) in pb.plays.iter().enumerate() {
-        let handler_names: HashSet<&String> = play.handlers.iter().flat_map(|h| std::iter::once(&h.name).chain(h.listen.iter())).collect();
-        let tasks = play.tasks.iter().enumerate().filter(|(i, _)| selected[pi][*i]).map(|(_, t)| t).chain(play.handlers.iter());
+        let handler_names: HashSet<&String> = play
+            .handlers
+            .iter()
+            .flat_map(|h| std::iter::once(&h.name).chain(h.listen.iter()))
+            .collect();
+        let tasks = play
+            .tasks
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| selected[pi][*i])
+            .map(|(_, t)| t)
+            .chain(play.handlers.iter());
         for t in tasks {
             check_args(t, registry)?;
             for n in &t.notify {
                 if !handler_names.contains(n) {
-                    return Err(err(t, "", format!("notifies handler `{n}`, which is not defined in this play")));
+                    return Err(err(
+                        t,
+                        "",
+                        format!("notifies handler `{n}`, which is not defined in this play"),
+                    ));
                 }
             }
             let mut refs: Vec<(String, String)> = Vec::new();
             for (field, text, cond) in templates(t) {
-                let r = if cond { condition_refs(tpl, &text) } else { tpl.required_vars(&text).map_err(|e| e.to_string()) };
+                let r = if cond {
+                    condition_refs(tpl, &text)
+                } else {
+                    tpl.required_vars(&text).map_err(|e| e.to_string())
+                };
                 let r = r.map_err(|e| err(t, "", format!("{field}: {e}")))?;
                 refs.extend(r.into_iter().map(|v| (field.clone(), v)));
             }
@@ -126,9 +171,14 @@ pub(super) fn check(
             }
             let static_keys = play_keys(play, t, opts);
             for host in &play_hosts[pi] {
-                let hk = host_keys.entry(host.clone()).or_insert_with(|| inv.host_vars(host).keys().cloned().collect());
+                let hk = host_keys
+                    .entry(host.clone())
+                    .or_insert_with(|| inv.host_vars(host).keys().cloned().collect());
                 for (field, v) in &refs {
-                    let known = dynamic.contains(v) || static_keys.contains(v) || hk.contains(v) || (gathers && v.starts_with("ansible_"));
+                    let known = dynamic.contains(v)
+                        || static_keys.contains(v)
+                        || hk.contains(v)
+                        || (gathers && v.starts_with("ansible_"));
                     if !known {
                         return Err(err(t, host, format!("{field}: undefined variable `{v}`")));
                     }
@@ -140,19 +190,49 @@ pub(super) fn check(
 }
 
 fn play_keys(play: &Play, t: &Task, opts: &RunOptions) -> HashSet<String> {
-    let mut k: HashSet<String> = play.vars.keys().chain(play.vars_files.keys()).chain(t.vars.keys()).chain(opts.extra_vars.keys()).cloned().collect();
+    let mut k: HashSet<String> = play
+        .vars
+        .keys()
+        .chain(play.vars_files.keys())
+        .chain(t.vars.keys())
+        .chain(opts.extra_vars.keys())
+        .cloned()
+        .collect();
     if let Some(r) = &t.role {
-        k.extend(r.defaults.keys().chain(r.vars.keys()).chain(r.params.keys()).cloned());
+        k.extend(
+            r.defaults
+                .keys()
+                .chain(r.vars.keys())
+                .chain(r.params.keys())
+                .cloned(),
+        );
     }
     k
 }
 
 fn check_args(t: &Task, registry: &Registry) -> Result<(), RunError> {
     if t.module == "meta" {
-        let a = t.args.get("_raw_params").and_then(Value::as_str).unwrap_or("");
-        const OK: &[&str] = &["flush_handlers", "noop", "end_host", "end_play", "clear_facts", "clear_host_errors", "refresh_inventory", "reset_connection"];
+        let a = t
+            .args
+            .get("_raw_params")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        const OK: &[&str] = &[
+            "flush_handlers",
+            "noop",
+            "end_host",
+            "end_play",
+            "clear_facts",
+            "clear_host_errors",
+            "refresh_inventory",
+            "reset_connection",
+        ];
         if !OK.contains(&a.trim()) {
-            return Err(err(t, "", format!("unknown meta action `{a}` (one of {})", OK.join(", "))));
+            return Err(err(
+                t,
+                "",
+                format!("unknown meta action `{a}` (one of {})", OK.join(", ")),
+            ));
         }
         return Ok(());
     }
@@ -164,9 +244,17 @@ fn check_args(t: &Task, registry: &Registry) -> Result<(), RunError> {
     }
     let args = t.args.as_object().cloned().unwrap_or_default();
     if args.contains_key("_raw_params") && !m.free_form() {
-        return Err(err(t, "", format!("module `{}` does not take free-form arguments (got `{}`); use key: value", t.module, args["_raw_params"])));
+        return Err(err(
+            t,
+            "",
+            format!(
+                "module `{}` does not take free-form arguments (got `{}`); use key: value",
+                t.module, args["_raw_params"]
+            ),
+        ));
     }
-    crate::args::normalize(m.params(), &args).map_err(|e| err(t, "", format!("module `{}`: {e}", t.module)))?;
+    crate::args::normalize(m.params(), &args)
+        .map_err(|e| err(t, "", format!("module `{}`: {e}", t.module)))?;
     Ok(())
 }
 
@@ -178,16 +266,29 @@ fn file_refs(t: &Task, play: &Play, tpl: &Templater) -> Result<Vec<(String, Stri
         "copy" => "files",
         _ => return Ok(vec![]),
     };
-    let Some(src) = t.args.get("src").and_then(Value::as_str) else { return Ok(vec![]) };
+    let Some(src) = t.args.get("src").and_then(Value::as_str) else {
+        return Ok(vec![]);
+    };
     if crate::template::has_template(src) {
         return Ok(vec![]);
     }
     let role_dir = t.role.as_ref().map(|r| r.dir.as_path());
-    let path = super::ctx::find(role_dir, &play.dir, kind, src).map_err(|e| err(t, "", format!("src: {e}")))?;
+    let path = super::ctx::find(role_dir, &play.dir, kind, src)
+        .map_err(|e| err(t, "", format!("src: {e}")))?;
     if kind != "templates" {
         return Ok(vec![]);
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| err(t, "", format!("cannot read template {}: {e}", path.display())))?;
-    let r = tpl.required_vars(&text).map_err(|e| err(t, "", format!("template {}: {e}", path.display())))?;
-    Ok(r.into_iter().map(|v| (format!("template {}", path.display()), v)).collect())
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        err(
+            t,
+            "",
+            format!("cannot read template {}: {e}", path.display()),
+        )
+    })?;
+    let r = tpl
+        .required_vars(&text)
+        .map_err(|e| err(t, "", format!("template {}: {e}", path.display())))?;
+    Ok(r.into_iter()
+        .map(|v| (format!("template {}", path.display()), v))
+        .collect())
 }

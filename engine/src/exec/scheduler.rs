@@ -32,14 +32,19 @@ pub(super) enum Outcome {
     Changed,
     Skipped,
     /// Failed; `caught` when a block's rescue takes it.
-    Failed { caught: bool },
+    Failed {
+        caught: bool,
+    },
     DepFailed,
     Unreachable,
 }
 
 impl Outcome {
     fn bad(self) -> bool {
-        matches!(self, Outcome::Failed { .. } | Outcome::DepFailed | Outcome::Unreachable)
+        matches!(
+            self,
+            Outcome::Failed { .. } | Outcome::DepFailed | Outcome::Unreachable
+        )
     }
 }
 
@@ -89,8 +94,15 @@ impl Runtime {
         self.reporter.event(&e);
     }
 
-    pub(super) fn emit_simple(&self, play: usize, task: &str, host: &str, status: Status, msg: Option<String>) {
-        self.emit(Event::TaskDone(TaskResult {
+    pub(super) fn emit_simple(
+        &self,
+        play: usize,
+        task: &str,
+        host: &str,
+        status: Status,
+        msg: Option<String>,
+    ) {
+        self.emit(Event::TaskDone(Box::new(TaskResult {
             play: self.prepared.playbook.plays[play].name.clone(),
             task: task.to_string(),
             host: host.to_string(),
@@ -104,18 +116,25 @@ impl Runtime {
             ignored: false,
             elapsed_ms: 0,
             output: None,
-        }));
+        })));
     }
 
     pub(super) fn with_host<R>(&self, host: &str, f: impl FnOnce(&mut HostState) -> R) -> R {
-        let m = self.hosts.get(host).unwrap_or_else(|| &self.hosts["localhost"]);
+        let m = self
+            .hosts
+            .get(host)
+            .unwrap_or_else(|| &self.hosts["localhost"]);
         let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut g)
     }
 
     /// A host that failed in an earlier play, is unreachable, or ended.
     pub(super) fn host_is_out(&self, host: &str, play: usize) -> bool {
-        self.with_host(host, |st| st.unreachable || st.failed_play.is_some_and(|p| p < play) || st.ended_play == Some(play))
+        self.with_host(host, |st| {
+            st.unreachable
+                || st.failed_play.is_some_and(|p| p < play)
+                || st.ended_play == Some(play)
+        })
     }
 
     /// Record an uncaught or caught failure of `task` on `host`.
@@ -145,8 +164,13 @@ impl Runtime {
         if !caught {
             let p = &self.prepared.playbook.plays[play];
             let hosts = &self.prepared.play_hosts[play];
-            let failed = hosts.iter().filter(|h| self.with_host(h, |st| st.failed_play == Some(play) || st.unreachable)).count();
-            let over = p.max_fail_percentage.is_some_and(|m| !hosts.is_empty() && (failed as f64) * 100.0 / (hosts.len() as f64) > m);
+            let failed = hosts
+                .iter()
+                .filter(|h| self.with_host(h, |st| st.failed_play == Some(play) || st.unreachable))
+                .count();
+            let over = p.max_fail_percentage.is_some_and(|m| {
+                !hosts.is_empty() && (failed as f64) * 100.0 / (hosts.len() as f64) > m
+            });
             if p.any_errors_fatal || over {
                 if let Ok(mut a) = self.aborted.lock() {
                     a.insert(play);
@@ -157,34 +181,69 @@ impl Runtime {
     }
 
     /// Variables of `host` at `task` (or at play level).
-    pub(super) fn vars_for(&self, play: usize, task: Option<&Task>, host: &str) -> Result<Vars, String> {
+    pub(super) fn vars_for(
+        &self,
+        play: usize,
+        task: Option<&Task>,
+        host: &str,
+    ) -> Result<Vars, String> {
         let p = &self.prepared.playbook.plays[play];
         let empty = Vars::new();
-        let inv = self.inv_vars.get(host).map(|a| a.as_ref()).unwrap_or(&empty);
+        let inv = self
+            .inv_vars
+            .get(host)
+            .map(|a| a.as_ref())
+            .unwrap_or(&empty);
         let mut magic = Vars::new();
         magic.insert("inventory_hostname".into(), json!(host));
-        magic.insert("inventory_hostname_short".into(), json!(host.split('.').next().unwrap_or(host)));
+        magic.insert(
+            "inventory_hostname_short".into(),
+            json!(host.split('.').next().unwrap_or(host)),
+        );
         magic.insert("groups".into(), self.groups.clone());
-        magic.insert("group_names".into(), json!(self.prepared.inventory.group_names(host)));
+        magic.insert(
+            "group_names".into(),
+            json!(self.prepared.inventory.group_names(host)),
+        );
         let ph = &self.prepared.play_hosts[play];
         magic.insert("ansible_play_hosts".into(), json!(ph));
         magic.insert("ansible_play_hosts_all".into(), json!(ph));
         magic.insert("play_hosts".into(), json!(ph));
-        magic.insert("ansible_check_mode".into(), json!(self.prepared.options.check));
-        magic.insert("ansible_diff_mode".into(), json!(self.prepared.options.diff));
-        magic.insert("playbook_dir".into(), json!(self.prepared.playbook.dir.display().to_string()));
+        magic.insert(
+            "ansible_check_mode".into(),
+            json!(self.prepared.options.check),
+        );
+        magic.insert(
+            "ansible_diff_mode".into(),
+            json!(self.prepared.options.diff),
+        );
+        magic.insert(
+            "playbook_dir".into(),
+            json!(self.prepared.playbook.dir.display().to_string()),
+        );
         if let Some(r) = task.and_then(|t| t.role.as_ref()) {
             magic.insert("role_name".into(), json!(r.name));
             magic.insert("role_path".into(), json!(r.dir.display().to_string()));
         }
         let (facts, runtime) = self.with_host(host, |st| (st.facts.clone(), st.runtime.clone()));
         if let Some(f) = &facts {
-            magic.insert("ansible_facts".into(), f.get("ansible_facts").cloned().unwrap_or(json!({})));
+            magic.insert(
+                "ansible_facts".into(),
+                f.get("ansible_facts").cloned().unwrap_or(json!({})),
+            );
         }
-        if task.is_some_and(|t| uses_hostvars(t)) {
+        if task.is_some_and(uses_hostvars) {
             magic.insert("hostvars".into(), self.hostvars());
         }
-        let src = Sources { inventory: inv, facts: facts.as_ref(), runtime: &runtime, play: p, task, extra: &self.prepared.options.extra_vars, magic };
+        let src = Sources {
+            inventory: inv,
+            facts: facts.as_ref(),
+            runtime: &runtime,
+            play: p,
+            task,
+            extra: &self.prepared.options.extra_vars,
+            magic,
+        };
         hostvars::build(&src, &self.prepared.templater)
     }
 
@@ -207,32 +266,56 @@ impl Runtime {
 
     fn spec(&self, host: &str) -> ConnectionSpec {
         let empty = Vars::new();
-        let v = self.inv_vars.get(host).map(|a| a.as_ref()).unwrap_or(&empty);
+        let v = self
+            .inv_vars
+            .get(host)
+            .map(|a| a.as_ref())
+            .unwrap_or(&empty);
         let ctx = Value::Object(v.clone());
         let s = |k: &str| -> Option<String> {
             v.get(k).map(|x| match x {
-                Value::String(t) => self.prepared.templater.render(t, &ctx).unwrap_or_else(|_| t.clone()),
+                Value::String(t) => self
+                    .prepared
+                    .templater
+                    .render(t, &ctx)
+                    .unwrap_or_else(|_| t.clone()),
                 other => other.to_string(),
             })
         };
-        let implicit_local = !self.prepared.inventory.contains_host(host) && (host == "localhost" || host == "127.0.0.1");
+        let implicit_local = !self.prepared.inventory.contains_host(host)
+            && (host == "localhost" || host == "127.0.0.1");
         ConnectionSpec {
             name: host.to_string(),
-            kind: s("ansible_connection").unwrap_or_else(|| if implicit_local { "local".into() } else { "ssh".into() }),
+            kind: s("ansible_connection").unwrap_or_else(|| {
+                if implicit_local {
+                    "local".into()
+                } else {
+                    "ssh".into()
+                }
+            }),
             address: s("ansible_host").unwrap_or_else(|| host.to_string()),
             port: s("ansible_port").and_then(|p| p.parse().ok()),
             user: s("ansible_user").or_else(|| s("ansible_ssh_user")),
             password: s("ansible_password").or_else(|| s("ansible_ssh_pass")),
-            private_key_file: s("ansible_ssh_private_key_file").or_else(|| s("ansible_private_key_file")),
+            private_key_file: s("ansible_ssh_private_key_file")
+                .or_else(|| s("ansible_private_key_file")),
             known_hosts_file: s("drover_known_hosts").or_else(|| s("ansible_ssh_known_hosts_file")),
-            connect_timeout: s("ansible_timeout").and_then(|t| t.parse().ok()).map(Duration::from_secs),
+            connect_timeout: s("ansible_timeout")
+                .and_then(|t| t.parse().ok())
+                .map(Duration::from_secs),
         }
     }
 
     /// The host's connection, opened on first use and shared afterwards.
-    pub(super) async fn connection(&self, host: &str) -> Result<Arc<dyn Connection>, ConnectionError> {
+    pub(super) async fn connection(
+        &self,
+        host: &str,
+    ) -> Result<Arc<dyn Connection>, ConnectionError> {
         let Some(cell) = self.conns.get(host) else {
-            return Err(ConnectionError::Unreachable { host: host.into(), reason: "host is not in the inventory".into() });
+            return Err(ConnectionError::Unreachable {
+                host: host.into(),
+                reason: "host is not in the inventory".into(),
+            });
         };
         cell.get_or_init(|| async {
             let spec = self.spec(host);
@@ -246,9 +329,14 @@ impl Runtime {
                     if let Some(t) = spec.connect_timeout {
                         opts.connect_timeout = t;
                     }
-                    crate::connection::ssh::SshConnection::connect(&spec, &opts).await.map(|c| Arc::new(c) as Arc<dyn Connection>)
+                    crate::connection::ssh::SshConnection::connect(&spec, &opts)
+                        .await
+                        .map(|c| Arc::new(c) as Arc<dyn Connection>)
                 }
-                other => Err(ConnectionError::Unreachable { host: host.into(), reason: format!("unsupported ansible_connection `{other}`") }),
+                other => Err(ConnectionError::Unreachable {
+                    host: host.into(),
+                    reason: format!("unsupported ansible_connection `{other}`"),
+                }),
             }
         })
         .await
@@ -262,8 +350,17 @@ impl Runtime {
         let start = Instant::now();
         let res = async {
             let c = self.connection(host).await?;
-            let out = c.exec(crate::connection::ExecRequest::new(["/bin/sh", "-c", &crate::facts::facts_script()])).await?;
-            crate::facts::parse_facts(&out.stdout).map_err(|e| ConnectionError::Other { host: host.into(), reason: e.to_string() })
+            let out = c
+                .exec(crate::connection::ExecRequest::new([
+                    "/bin/sh",
+                    "-c",
+                    &crate::facts::facts_script(),
+                ]))
+                .await?;
+            crate::facts::parse_facts(&out.stdout).map_err(|e| ConnectionError::Other {
+                host: host.into(),
+                reason: e.to_string(),
+            })
         }
         .await;
         let play_name = self.prepared.playbook.plays[play].name.clone();
@@ -280,14 +377,22 @@ impl Runtime {
                     st.unreachable = true;
                     st.recap.unreachable += 1;
                 });
-                (Status::Unreachable, Some(e.to_string()), Outcome::Unreachable)
+                (
+                    Status::Unreachable,
+                    Some(e.to_string()),
+                    Outcome::Unreachable,
+                )
             }
             Err(e) => {
                 self.with_host(host, |st| {
                     st.failed_play.get_or_insert(play);
                     st.recap.failed += 1;
                 });
-                (Status::Failed, Some(e.to_string()), Outcome::Failed { caught: false })
+                (
+                    Status::Failed,
+                    Some(e.to_string()),
+                    Outcome::Failed { caught: false },
+                )
             }
         };
         let mut r = TaskResult {
@@ -306,38 +411,63 @@ impl Runtime {
             output: None,
         };
         r.elapsed_ms = start.elapsed().as_millis();
-        self.emit(Event::TaskDone(r));
+        self.emit(Event::TaskDone(Box::new(r)));
         outcome
     }
 
     fn task_of(&self, n: NodeIndex) -> Option<(usize, &Task, &str)> {
         match &self.prepared.dag.graph[n] {
-            NodeKind::Task { play, task, host, .. } => Some((*play, &self.prepared.playbook.plays[*play].tasks[*task], host.as_str())),
+            NodeKind::Task {
+                play, task, host, ..
+            } => Some((
+                *play,
+                &self.prepared.playbook.plays[*play].tasks[*task],
+                host.as_str(),
+            )),
             _ => None,
         }
     }
 
     /// Decide whether a task node may run, from its predecessors.
     fn blocked(&self, n: NodeIndex, task: &Task, host: &str) -> Option<String> {
-        let in_section = |t: &Task, id: usize| t.blocks.iter().find(|b| b.id == id).map(|b| b.section);
-        for d in self.prepared.dag.graph.neighbors_directed(n, Direction::Incoming) {
-            let Some((_, dt, dh)) = self.task_of(d) else { continue };
-            let out = self.outcomes[d.index()].get().copied().unwrap_or(Outcome::Skipped);
+        let in_section =
+            |t: &Task, id: usize| t.blocks.iter().find(|b| b.id == id).map(|b| b.section);
+        for d in self
+            .prepared
+            .dag
+            .graph
+            .neighbors_directed(n, Direction::Incoming)
+        {
+            let Some((_, dt, dh)) = self.task_of(d) else {
+                continue;
+            };
+            let out = self.outcomes[d.index()]
+                .get()
+                .copied()
+                .unwrap_or(Outcome::Skipped);
             let mut bad = out.bad();
             if dh == host {
                 // Exiting a block whose failure was not rescued propagates it.
                 for b in &dt.blocks {
                     if in_section(task, b.id).is_none() {
                         let st = self.with_host(host, |s| s.blocks.get(&b.id).copied());
-                        bad |= matches!(st, Some(BlockState::RescueFailed)) || (st == Some(BlockState::Failed) && !b.has_rescue);
+                        bad |= matches!(st, Some(BlockState::RescueFailed))
+                            || (st == Some(BlockState::Failed) && !b.has_rescue);
                     } else if let Some(sec) = in_section(task, b.id) {
                         let d_sec = b.section;
-                        if (sec == Section::Rescue && d_sec == Section::Main) || sec == Section::Always {
+                        if (sec == Section::Rescue && d_sec == Section::Main)
+                            || sec == Section::Always
+                        {
                             bad = false;
                         }
                     }
                 }
-                if matches!(out, Outcome::Failed { caught: true }) && dt.blocks.iter().any(|b| in_section(task, b.id) == Some(Section::Rescue) || in_section(task, b.id) == Some(Section::Always)) {
+                if matches!(out, Outcome::Failed { caught: true })
+                    && dt.blocks.iter().any(|b| {
+                        in_section(task, b.id) == Some(Section::Rescue)
+                            || in_section(task, b.id) == Some(Section::Always)
+                    })
+                {
                     bad = false;
                 }
             }
@@ -359,17 +489,42 @@ impl Runtime {
                 let _permit = self.forks.acquire().await;
                 self.gather(play, &host).await
             }
-            NodeKind::Task { play, task, host, run_once_for } => {
+            NodeKind::Task {
+                play,
+                task,
+                host,
+                run_once_for,
+            } => {
                 let t = &self.prepared.playbook.plays[play].tasks[task];
                 if self.cancel.load(Ordering::SeqCst) {
-                    self.emit_simple(play, &t.name, &host, Status::Skipped, Some("interrupted".into()));
+                    self.emit_simple(
+                        play,
+                        &t.name,
+                        &host,
+                        Status::Skipped,
+                        Some("interrupted".into()),
+                    );
                     return Outcome::Skipped;
                 }
                 if self.host_is_out(&host, play) {
                     return Outcome::Skipped;
                 }
-                if self.aborted.lock().map(|a| a.contains(&play)).unwrap_or(false) {
-                    self.emit_simple(play, &t.name, &host, Status::Skipped, Some("play stopped: a host failed (any_errors_fatal / max_fail_percentage)".into()));
+                if self
+                    .aborted
+                    .lock()
+                    .map(|a| a.contains(&play))
+                    .unwrap_or(false)
+                {
+                    self.emit_simple(
+                        play,
+                        &t.name,
+                        &host,
+                        Status::Skipped,
+                        Some(
+                            "play stopped: a host failed (any_errors_fatal / max_fail_percentage)"
+                                .into(),
+                        ),
+                    );
                     return Outcome::DepFailed;
                 }
                 if let Some(reason) = self.blocked(n, t, &host) {
@@ -385,12 +540,18 @@ impl Runtime {
                         return Outcome::Skipped;
                     }
                 }
-                if self.prepared.playbook.plays[play].linear && self.with_host(&host, |st| st.failed_play == Some(play)) {
+                if self.prepared.playbook.plays[play].linear
+                    && self.with_host(&host, |st| st.failed_play == Some(play))
+                {
                     return Outcome::Skipped;
                 }
                 let _permit = self.forks.acquire().await;
                 self.with_host(&host, |_| ());
-                self.emit(Event::TaskStart { play: self.prepared.playbook.plays[play].name.clone(), task: t.name.clone(), host: host.clone() });
+                self.emit(Event::TaskStart {
+                    play: self.prepared.playbook.plays[play].name.clone(),
+                    task: t.name.clone(),
+                    host: host.clone(),
+                });
                 self.run_task(play, t, &host, &run_once_for).await
             }
         }
@@ -398,7 +559,9 @@ impl Runtime {
 }
 
 fn uses_hostvars(t: &Task) -> bool {
-    t.module == "template" || t.args.to_string().contains("hostvars") || t.when.iter().any(|w| w.contains("hostvars"))
+    t.module == "template"
+        || t.args.to_string().contains("hostvars")
+        || t.when.iter().any(|w| w.contains("hostvars"))
 }
 
 impl Prepared {
@@ -424,29 +587,49 @@ impl Prepared {
         let mut conn_hosts: HashSet<String> = all_hosts.iter().cloned().collect();
         conn_hosts.extend(inv_hosts.iter().cloned());
         conn_hosts.extend(extra);
-        let inv_vars: HashMap<String, Arc<Vars>> = conn_hosts.iter().map(|h| (h.clone(), Arc::new(prepared.inventory.host_vars(h)))).collect();
+        let inv_vars: HashMap<String, Arc<Vars>> = conn_hosts
+            .iter()
+            .map(|h| (h.clone(), Arc::new(prepared.inventory.host_vars(h))))
+            .collect();
         let groups = serde_json::to_value(prepared.inventory.groups_map()).unwrap_or(Value::Null);
         let rt = Arc::new(Runtime {
             reporter,
-            hosts: conn_hosts.iter().map(|h| (h.clone(), Mutex::new(HostState::default()))).collect(),
-            conns: conn_hosts.iter().map(|h| (h.clone(), OnceCell::new())).collect(),
+            hosts: conn_hosts
+                .iter()
+                .map(|h| (h.clone(), Mutex::new(HostState::default())))
+                .collect(),
+            conns: conn_hosts
+                .iter()
+                .map(|h| (h.clone(), OnceCell::new()))
+                .collect(),
             inv_vars,
             groups,
             forks: Semaphore::new(prepared.options.forks.max(1)),
             cancel: cancel.clone(),
             aborted: Mutex::new(HashSet::new()),
-            outcomes: (0..prepared.dag.graph.node_count()).map(|_| OnceLock::new()).collect(),
+            outcomes: (0..prepared.dag.graph.node_count())
+                .map(|_| OnceLock::new())
+                .collect(),
             prepared: prepared.clone(),
         });
         let g = &prepared.dag.graph;
-        let mut indeg: Vec<usize> = g.node_indices().map(|n| g.neighbors_directed(n, Direction::Incoming).count()).collect();
+        let mut indeg: Vec<usize> = g
+            .node_indices()
+            .map(|n| g.neighbors_directed(n, Direction::Incoming).count())
+            .collect();
         let mut set = tokio::task::JoinSet::new();
         let mut announced: HashSet<usize> = HashSet::new();
-        let spawn = |set: &mut tokio::task::JoinSet<(NodeIndex, Outcome)>, n: NodeIndex, announced: &mut HashSet<usize>| {
+        let spawn = |set: &mut tokio::task::JoinSet<(NodeIndex, Outcome)>,
+                     n: NodeIndex,
+                     announced: &mut HashSet<usize>| {
             if let NodeKind::Barrier { play, .. } = &g[n] {
                 if announced.insert(*play) {
                     let p = &prepared.playbook.plays[*play];
-                    rt.emit(Event::PlayStart { play: p.name.clone(), hosts: prepared.play_hosts[*play].clone(), nodes: g.node_count() });
+                    rt.emit(Event::PlayStart {
+                        play: p.name.clone(),
+                        hosts: prepared.play_hosts[*play].clone(),
+                        nodes: g.node_count(),
+                    });
                 }
             }
             let rt = rt.clone();
@@ -479,7 +662,13 @@ impl Prepared {
                 c.close().await;
             }
         }
-        rt.emit(Event::Recap { hosts: recap.clone(), elapsed_ms: started.elapsed().as_millis() });
-        Summary { recap, interrupted: cancel.load(Ordering::SeqCst) }
+        rt.emit(Event::Recap {
+            hosts: recap.clone(),
+            elapsed_ms: started.elapsed().as_millis(),
+        });
+        Summary {
+            recap,
+            interrupted: cancel.load(Ordering::SeqCst),
+        }
     }
 }

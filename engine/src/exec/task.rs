@@ -31,25 +31,46 @@ struct ItemResult {
 
 fn fail(msg: impl Into<String>) -> ItemResult {
     let msg = msg.into();
-    let mut r = ItemResult { failed: true, msg: Some(msg.clone()), ..Default::default() };
+    let mut r = ItemResult {
+        failed: true,
+        msg: Some(msg.clone()),
+        ..Default::default()
+    };
     r.result.insert("msg".into(), Value::String(msg));
     r
 }
 
 fn lines(b: &[u8]) -> Value {
-    Value::Array(String::from_utf8_lossy(b).lines().map(|l| Value::String(l.into())).collect())
+    Value::Array(
+        String::from_utf8_lossy(b)
+            .lines()
+            .map(|l| Value::String(l.into()))
+            .collect(),
+    )
 }
 
 impl Runtime {
     fn become_for(&self, play: usize, task: &Task, vars: &Map<String, Value>) -> Option<Become> {
         let p = &self.prepared.playbook.plays[play];
-        let on = task.become_.or_else(|| vars.get("ansible_become").and_then(crate::args::truthy)).unwrap_or(p.become_);
+        let on = task
+            .become_
+            .or_else(|| vars.get("ansible_become").and_then(crate::args::truthy))
+            .unwrap_or(p.become_);
         if !on {
             return None;
         }
         let s = |k: &str| vars.get(k).and_then(|v| v.as_str()).map(String::from);
-        let user = task.become_user.clone().or_else(|| p.become_user.clone()).or_else(|| s("ansible_become_user")).unwrap_or_else(|| "root".into());
-        let flags = task.become_flags.clone().or_else(|| s("ansible_become_flags")).unwrap_or_default();
+        let user = task
+            .become_user
+            .clone()
+            .or_else(|| p.become_user.clone())
+            .or_else(|| s("ansible_become_user"))
+            .unwrap_or_else(|| "root".into());
+        let flags = task
+            .become_flags
+            .clone()
+            .or_else(|| s("ansible_become_flags"))
+            .unwrap_or_default();
         Some(Become {
             user,
             flags: shell_words::split(&flags).unwrap_or_default(),
@@ -58,14 +79,28 @@ impl Runtime {
     }
 
     /// Run one task (or handler) for a host; returns the outcome.
-    pub(super) async fn run_task(&self, play: usize, task: &Task, host: &str, run_once_for: &[String]) -> Outcome {
+    pub(super) async fn run_task(
+        &self,
+        play: usize,
+        task: &Task,
+        host: &str,
+        run_once_for: &[String],
+    ) -> Outcome {
         let start = Instant::now();
         let play_name = self.prepared.playbook.plays[play].name.clone();
         let report = |status: Status, r: &ItemResult, item: Option<Value>, ignored: bool| {
             let no_log = task.no_log;
-            let mut output = if r.result.is_empty() { None } else { Some(Value::Object(r.result.clone())) };
+            let mut output = if r.result.is_empty() {
+                None
+            } else {
+                Some(Value::Object(r.result.clone()))
+            };
             let mut msg = r.msg.clone();
-            let mut diffs = if self.prepared.options.diff || task.diff == Some(true) { r.diffs.clone() } else { vec![] };
+            let mut diffs = if self.prepared.options.diff || task.diff == Some(true) {
+                r.diffs.clone()
+            } else {
+                vec![]
+            };
             if task.diff == Some(false) {
                 diffs.clear();
             }
@@ -74,7 +109,7 @@ impl Runtime {
                 diffs.clear();
                 msg = Some("the output has been hidden due to the fact that 'no_log: true' was specified for this result".into());
             }
-            self.emit(Event::TaskDone(TaskResult {
+            self.emit(Event::TaskDone(Box::new(TaskResult {
                 play: play_name.clone(),
                 task: task.name.clone(),
                 host: host.to_string(),
@@ -88,7 +123,7 @@ impl Runtime {
                 ignored,
                 elapsed_ms: start.elapsed().as_millis(),
                 output,
-            }));
+            })));
         };
         let vars = match self.vars_for(play, Some(task), host) {
             Ok(v) => v,
@@ -104,7 +139,11 @@ impl Runtime {
         // Loop items (None = no loop).
         let items: Option<Vec<Value>> = match &task.loop_ {
             None => None,
-            Some(l) => match self.prepared.templater.render_value(l, &Value::Object(vars.clone())) {
+            Some(l) => match self
+                .prepared
+                .templater
+                .render_value(l, &Value::Object(vars.clone()))
+            {
                 Ok(Value::Array(a)) => Some(a),
                 Ok(Value::Null) => Some(vec![]),
                 Ok(other) => {
@@ -143,7 +182,10 @@ impl Runtime {
         let agg = if items.is_none() {
             results.pop().map(|(_, r)| r).unwrap_or_default()
         } else {
-            let mut a = ItemResult { skipped: !results.is_empty(), ..Default::default() };
+            let mut a = ItemResult {
+                skipped: !results.is_empty(),
+                ..Default::default()
+            };
             let mut list = Vec::new();
             for (item, r) in &results {
                 a.changed |= r.changed;
@@ -170,12 +212,17 @@ impl Runtime {
             a.result.insert("changed".into(), json!(a.changed));
             a.result.insert("failed".into(), json!(a.failed));
             if a.failed {
-                a.result.insert("msg".into(), json!("One or more items failed"));
+                a.result
+                    .insert("msg".into(), json!("One or more items failed"));
             }
             a
         };
         // register, set_fact, notify
-        let targets: Vec<String> = if run_once_for.is_empty() { vec![host.to_string()] } else { run_once_for.to_vec() };
+        let targets: Vec<String> = if run_once_for.is_empty() {
+            vec![host.to_string()]
+        } else {
+            run_once_for.to_vec()
+        };
         for h in &targets {
             self.with_host(h, |st| {
                 if let Some(reg) = &task.register {
@@ -199,7 +246,15 @@ impl Runtime {
                 }
             });
         }
-        let item_of = |r: &[(Option<Value>, ItemResult)]| if items.is_some() { Some(Value::Array(r.iter().filter_map(|(i, _)| i.clone()).collect())) } else { None };
+        let item_of = |r: &[(Option<Value>, ItemResult)]| {
+            if items.is_some() {
+                Some(Value::Array(
+                    r.iter().filter_map(|(i, _)| i.clone()).collect(),
+                ))
+            } else {
+                None
+            }
+        };
         if agg.unreachable {
             report(Status::Unreachable, &agg, None, false);
             self.with_host(host, |st| {
@@ -225,7 +280,11 @@ impl Runtime {
             self.with_host(host, |st| st.recap.skipped += 1);
             return Outcome::Skipped;
         }
-        let status = if agg.changed { Status::Changed } else { Status::Ok };
+        let status = if agg.changed {
+            Status::Changed
+        } else {
+            Status::Ok
+        };
         report(status, &agg, item_of(&results), false);
         self.with_host(host, |st| {
             st.recap.ok += 1;
@@ -246,21 +305,37 @@ impl Runtime {
 
     fn cond_all(&self, conds: &[String], vars: &Value) -> Result<bool, String> {
         for c in conds {
-            if !self.prepared.templater.condition(c, vars).map_err(|e| format!("condition `{c}`: {e}"))? {
+            if !self
+                .prepared
+                .templater
+                .condition(c, vars)
+                .map_err(|e| format!("condition `{c}`: {e}"))?
+            {
                 return Ok(false);
             }
         }
         Ok(true)
     }
 
-    async fn run_item(&self, play: usize, task: &Task, host: &str, vars: Map<String, Value>) -> ItemResult {
+    async fn run_item(
+        &self,
+        play: usize,
+        task: &Task,
+        host: &str,
+        vars: Map<String, Value>,
+    ) -> ItemResult {
         let tpl = &self.prepared.templater;
         let vars_v = Value::Object(vars.clone());
         match self.cond_all(&task.when, &vars_v) {
             Ok(true) => {}
             Ok(false) => {
-                let mut r = ItemResult { skipped: true, msg: Some("conditional result was false".into()), ..Default::default() };
-                r.result.insert("skip_reason".into(), json!("Conditional result was False"));
+                let mut r = ItemResult {
+                    skipped: true,
+                    msg: Some("conditional result was false".into()),
+                    ..Default::default()
+                };
+                r.result
+                    .insert("skip_reason".into(), json!("Conditional result was False"));
                 return r;
             }
             Err(e) => return fail(e),
@@ -309,14 +384,30 @@ impl Runtime {
         };
         let become_ = self.become_for(play, task, &vars);
         let mut env_map = BTreeMap::new();
-        if let Ok(Value::Object(m)) = tpl.render_value(&Value::Object(task.environment.clone()), &vars_v) {
+        if let Ok(Value::Object(m)) =
+            tpl.render_value(&Value::Object(task.environment.clone()), &vars_v)
+        {
             for (k, v) in m {
-                env_map.insert(k, v.as_str().map(String::from).unwrap_or_else(|| v.to_string()));
+                env_map.insert(
+                    k,
+                    v.as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|| v.to_string()),
+                );
             }
         }
-        let env = ExecEnv { become_: become_.as_ref(), env: &env_map, timeout: task.timeout.map(Duration::from_secs) };
+        let env = ExecEnv {
+            become_: become_.as_ref(),
+            env: &env_map,
+            timeout: task.timeout.map(Duration::from_secs),
+        };
         let check = self.check_for(task);
-        let attempts = task.until.as_ref().map(|_| task.retries.unwrap_or(3) + 1).unwrap_or(1).max(1);
+        let attempts = task
+            .until
+            .as_ref()
+            .map(|_| task.retries.unwrap_or(3) + 1)
+            .unwrap_or(1)
+            .max(1);
         let mut out = ItemResult::default();
         for attempt in 1..=attempts {
             out = ItemResult::default();
@@ -329,7 +420,9 @@ impl Runtime {
                 None => vec![],
             };
             if check {
-                self.with_host(host, |st| super::predict::overlay(&st.predicted, &probes, &mut observed));
+                self.with_host(host, |st| {
+                    super::predict::overlay(&st.predicted, &probes, &mut observed)
+                });
             }
             let plan = match action.plan(&observed) {
                 Ok(p) => p,
@@ -338,7 +431,12 @@ impl Runtime {
             };
             out.result = plan.result.clone();
             out.facts = plan.facts.clone();
-            out.msg = plan.result.get("msg").and_then(|m| m.as_str()).map(String::from).or(plan.reason.clone());
+            out.msg = plan
+                .result
+                .get("msg")
+                .and_then(|m| m.as_str())
+                .map(String::from)
+                .or(plan.reason.clone());
             if let Some(secs) = plan.result.get("pause_seconds").and_then(Value::as_f64) {
                 tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await;
             }
@@ -347,7 +445,11 @@ impl Runtime {
             for c in &plan.changes {
                 out.changes.push(c.summary.clone());
                 if let Some(d) = &c.diff {
-                    out.diffs.push(DiffText { label: d.label.clone(), before: d.before.clone(), after: d.after.clone() });
+                    out.diffs.push(DiffText {
+                        label: d.label.clone(),
+                        before: d.before.clone(),
+                        after: d.after.clone(),
+                    });
                 }
             }
             if out.changed && check {
@@ -363,8 +465,14 @@ impl Runtime {
                         match run_step(c.as_ref(), &env, step).await {
                             Ok(Some(o)) => {
                                 out.result.insert("rc".into(), json!(o.status));
-                                out.result.insert("stdout".into(), json!(o.stdout_str().trim_end_matches('\n')));
-                                out.result.insert("stderr".into(), json!(o.stderr_str().trim_end_matches('\n')));
+                                out.result.insert(
+                                    "stdout".into(),
+                                    json!(o.stdout_str().trim_end_matches('\n')),
+                                );
+                                out.result.insert(
+                                    "stderr".into(),
+                                    json!(o.stderr_str().trim_end_matches('\n')),
+                                );
                                 out.result.insert("stdout_lines".into(), lines(&o.stdout));
                                 out.result.insert("stderr_lines".into(), lines(&o.stderr));
                             }
@@ -372,8 +480,14 @@ impl Runtime {
                             Err(StepError::Failed { message, output }) => {
                                 if let Some(o) = output {
                                     out.result.insert("rc".into(), json!(o.status));
-                                    out.result.insert("stdout".into(), json!(o.stdout_str().trim_end_matches('\n')));
-                                    out.result.insert("stderr".into(), json!(o.stderr_str().trim_end_matches('\n')));
+                                    out.result.insert(
+                                        "stdout".into(),
+                                        json!(o.stdout_str().trim_end_matches('\n')),
+                                    );
+                                    out.result.insert(
+                                        "stderr".into(),
+                                        json!(o.stderr_str().trim_end_matches('\n')),
+                                    );
                                     out.result.insert("stdout_lines".into(), lines(&o.stdout));
                                     out.result.insert("stderr_lines".into(), lines(&o.stderr));
                                 }
@@ -391,7 +505,8 @@ impl Runtime {
                         break;
                     }
                 }
-                out.result.insert("delta".into(), json!(format!("{:?}", t0.elapsed())));
+                out.result
+                    .insert("delta".into(), json!(format!("{:?}", t0.elapsed())));
             }
             // changed_when / failed_when / until see the result under the register name.
             let mut v2 = vars.clone();
@@ -441,7 +556,13 @@ impl Runtime {
 
     /// `meta:` tasks.
     async fn run_meta(&self, play: usize, task: &Task, host: &str) -> Outcome {
-        let what = task.args.get("_raw_params").and_then(Value::as_str).unwrap_or("").trim().to_string();
+        let what = task
+            .args
+            .get("_raw_params")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .trim()
+            .to_string();
         match what.as_str() {
             "flush_handlers" => self.flush_handlers(play, host).await,
             "noop" | "" => Outcome::Ok,
@@ -457,7 +578,13 @@ impl Runtime {
             other => {
                 let r = fail(format!("unknown meta action `{other}`"));
                 let _ = r;
-                self.emit_simple(play, &task.name, host, Status::Failed, Some(format!("unknown meta action `{other}`")));
+                self.emit_simple(
+                    play,
+                    &task.name,
+                    host,
+                    Status::Failed,
+                    Some(format!("unknown meta action `{other}`")),
+                );
                 self.finish_failure(play, task, host)
             }
         }
@@ -472,7 +599,9 @@ impl Runtime {
                 return Outcome::Ok;
             }
             for h in handlers {
-                let hit = notified.iter().any(|n| n == &h.name || h.listen.contains(n));
+                let hit = notified
+                    .iter()
+                    .any(|n| n == &h.name || h.listen.contains(n));
                 if !hit {
                     continue;
                 }

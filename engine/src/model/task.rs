@@ -27,11 +27,15 @@ pub(super) struct Inherit {
     pub role: Option<Arc<RoleInfo>>,
 }
 
+/// Loads an included task file (or `@role:NAME`) with what it inherits.
+pub(super) type IncludeFn<'a> =
+    dyn FnMut(&Path, &Inherit, &Origin) -> Result<Vec<Task>, ModelError> + 'a;
+
 /// Parsing state shared by one playbook load.
 pub(super) struct Parser<'a> {
     pub registry: &'a Registry,
     /// Loader for `import_tasks`/`include_tasks` and roles (file, inherit) → tasks.
-    pub include: &'a mut dyn FnMut(&Path, &Inherit, &Origin) -> Result<Vec<Task>, ModelError>,
+    pub include: &'a mut IncludeFn<'a>,
 }
 
 /// One file being parsed: its path, line map and the path of the list.
@@ -42,11 +46,18 @@ pub(super) struct Src<'a> {
 
 impl Src<'_> {
     pub fn origin(&self, path: &str) -> Origin {
-        Origin { file: self.file.to_path_buf(), line: self.lines.get(path).copied().unwrap_or(0) }
+        Origin {
+            file: self.file.to_path_buf(),
+            line: self.lines.get(path).copied().unwrap_or(0),
+        }
     }
     pub fn err(&self, path: &str, message: impl Into<String>) -> ModelError {
         let o = self.origin(path);
-        ModelError::At { file: o.file, line: o.line, message: message.into() }
+        ModelError::At {
+            file: o.file,
+            line: o.line,
+            message: message.into(),
+        }
     }
 }
 
@@ -79,7 +90,10 @@ pub(super) fn scalar_text(v: &Value) -> String {
 fn boolean(src: &Src, path: &str, key: &str, v: &Value) -> Result<bool, ModelError> {
     if let Value::String(s) = v {
         if crate::args::is_template(s) {
-            return Err(src.err(path, format!("`{key}` must be a literal boolean here (got `{s}`)")));
+            return Err(src.err(
+                path,
+                format!("`{key}` must be a literal boolean here (got `{s}`)"),
+            ));
         }
     }
     truthy(v).ok_or_else(|| src.err(path, format!("`{key}` must be a boolean (got {v})")))
@@ -88,7 +102,12 @@ fn boolean(src: &Src, path: &str, key: &str, v: &Value) -> Result<bool, ModelErr
 fn uint(src: &Src, path: &str, key: &str, v: &Value) -> Result<u64, ModelError> {
     v.as_u64()
         .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-        .ok_or_else(|| src.err(path, format!("`{key}` must be a non-negative integer (got {v})")))
+        .ok_or_else(|| {
+            src.err(
+                path,
+                format!("`{key}` must be a non-negative integer (got {v})"),
+            )
+        })
 }
 
 fn object(src: &Src, path: &str, key: &str, v: &Value) -> Result<Vars, ModelError> {
@@ -117,12 +136,18 @@ pub(super) fn parse_kv(s: &str, free_form: bool) -> Result<Map<String, Value>, S
             }
         }
         // Keep the original text when no option was taken out (quoting intact).
-        let text = if m.is_empty() { s.trim().to_string() } else { shell_words::join(&raw) };
+        let text = if m.is_empty() {
+            s.trim().to_string()
+        } else {
+            shell_words::join(&raw)
+        };
         m.insert("_raw_params".into(), Value::String(text));
         return Ok(m);
     }
     for w in words {
-        let (k, v) = w.split_once('=').ok_or_else(|| format!("expected key=value, got `{w}`"))?;
+        let (k, v) = w
+            .split_once('=')
+            .ok_or_else(|| format!("expected key=value, got `{w}`"))?;
         m.insert(k.into(), Value::String(v.into()));
     }
     Ok(m)
@@ -130,7 +155,13 @@ pub(super) fn parse_kv(s: &str, free_form: bool) -> Result<Map<String, Value>, S
 
 impl Parser<'_> {
     /// Parse a list of tasks at `path` of `src`.
-    pub fn tasks(&mut self, src: &Src, path: &str, list: &Value, inh: &Inherit) -> Result<Vec<Task>, ModelError> {
+    pub fn tasks(
+        &mut self,
+        src: &Src,
+        path: &str,
+        list: &Value,
+        inh: &Inherit,
+    ) -> Result<Vec<Task>, ModelError> {
         let items = match list {
             Value::Null => return Ok(vec![]),
             Value::Array(a) => a,
@@ -147,8 +178,18 @@ impl Parser<'_> {
         Ok(out)
     }
 
-    fn task(&mut self, src: &Src, path: &str, map: &Map<String, Value>, inh: &Inherit) -> Result<Vec<Task>, ModelError> {
-        let mut t = Task { loop_var: "item".into(), origin: src.origin(path), ..Default::default() };
+    fn task(
+        &mut self,
+        src: &Src,
+        path: &str,
+        map: &Map<String, Value>,
+        inh: &Inherit,
+    ) -> Result<Vec<Task>, ModelError> {
+        let mut t = Task {
+            loop_var: "item".into(),
+            origin: src.origin(path),
+            ..Default::default()
+        };
         let mut inh = inh.clone();
         let mut module: Option<(String, Value)> = None;
         for (k, v) in map {
@@ -167,7 +208,11 @@ impl Parser<'_> {
                             "index_var" => t.index_var = Some(scalar_text(lv)),
                             "label" => t.loop_label = Some(scalar_text(lv)),
                             "pause" | "extended" => {}
-                            other => return Err(src.err(&kp, format!("unknown loop_control key `{other}`"))),
+                            other => {
+                                return Err(
+                                    src.err(&kp, format!("unknown loop_control key `{other}`"))
+                                )
+                            }
                         }
                     }
                 }
@@ -191,16 +236,24 @@ impl Parser<'_> {
                 "no_log" => inh.no_log = Some(boolean(src, &kp, k, v)?),
                 "timeout" => t.timeout = Some(uint(src, &kp, k, v)?),
                 "vars" => crate::vars::merge_into(&mut inh.vars, &object(src, &kp, k, v)?),
-                "environment" => crate::vars::merge_into(&mut inh.environment, &object(src, &kp, k, v)?),
+                "environment" => {
+                    crate::vars::merge_into(&mut inh.environment, &object(src, &kp, k, v)?)
+                }
                 "args" => {}
                 "become_method" => {
                     if scalar_text(v) != "sudo" {
-                        return Err(src.err(&kp, format!("become_method `{}` is not supported (only sudo)", scalar_text(v))));
+                        return Err(src.err(
+                            &kp,
+                            format!(
+                                "become_method `{}` is not supported (only sudo)",
+                                scalar_text(v)
+                            ),
+                        ));
                     }
                 }
                 "block" | "rescue" | "always" => {}
-                "debugger" | "any_errors_fatal" | "connection" | "remote_user" | "throttle" | "collections"
-                | "module_defaults" | "ignore_unreachable" | "delegate_facts" => {}
+                "debugger" | "any_errors_fatal" | "connection" | "remote_user" | "throttle"
+                | "collections" | "module_defaults" | "ignore_unreachable" | "delegate_facts" => {}
                 _ => {
                     if let Some(prev) = &module {
                         return Err(src.err(&kp, format!(
@@ -219,9 +272,15 @@ impl Parser<'_> {
             return self.block(src, path, map, inh);
         }
         let Some((mname, margs)) = module else {
-            return Err(src.err(path, "task has no module (expected one of the modules, `block`, `import_tasks` …)"));
+            return Err(src.err(
+                path,
+                "task has no module (expected one of the modules, `block`, `import_tasks` …)",
+            ));
         };
-        let short = mname.strip_prefix("ansible.builtin.").or_else(|| mname.strip_prefix("ansible.legacy.")).unwrap_or(&mname);
+        let short = mname
+            .strip_prefix("ansible.builtin.")
+            .or_else(|| mname.strip_prefix("ansible.legacy."))
+            .unwrap_or(&mname);
         match short {
             "import_tasks" | "include_tasks" | "include" => {
                 if t.loop_.is_some() {
@@ -232,12 +291,21 @@ impl Parser<'_> {
                     other => Some(scalar_text(other)),
                 }
                 .ok_or_else(|| src.err(path, format!("`{short}` needs a file name")))?;
-                let base = inh.role.as_ref().map(|r| r.dir.join("tasks")).unwrap_or_else(|| src.file.parent().map(Path::to_path_buf).unwrap_or_default());
+                let base = inh
+                    .role
+                    .as_ref()
+                    .map(|r| r.dir.join("tasks"))
+                    .unwrap_or_else(|| {
+                        src.file.parent().map(Path::to_path_buf).unwrap_or_default()
+                    });
                 let origin = src.origin(path);
                 return (self.include)(&base.join(file), &inh, &origin);
             }
             "import_role" | "include_role" => {
-                let name = margs.get("name").map(scalar_text).ok_or_else(|| src.err(path, format!("`{short}` needs `name`")))?;
+                let name = margs
+                    .get("name")
+                    .map(scalar_text)
+                    .ok_or_else(|| src.err(path, format!("`{short}` needs `name`")))?;
                 let origin = src.origin(path);
                 return (self.include)(&PathBuf::from(format!("@role:{name}")), &inh, &origin);
             }
@@ -248,8 +316,17 @@ impl Parser<'_> {
             .get(short)
             .map(|m| m.name().to_string())
             .or_else(|| (short == "meta").then(|| "meta".to_string()))
-            .ok_or_else(|| src.err(&format!("{path}/{mname}"), format!("unknown module `{mname}`{}", suggest(short, self.registry))))?;
-        let free_form = self.registry.get(short).map(|m| m.free_form()).unwrap_or(module == "meta");
+            .ok_or_else(|| {
+                src.err(
+                    &format!("{path}/{mname}"),
+                    format!("unknown module `{mname}`{}", suggest(short, self.registry)),
+                )
+            })?;
+        let free_form = self
+            .registry
+            .get(short)
+            .map(|m| m.free_form())
+            .unwrap_or(module == "meta");
         let mut args = match margs {
             Value::Object(m) => m,
             Value::Null => Map::new(),
@@ -274,15 +351,29 @@ impl Parser<'_> {
         Ok(vec![t])
     }
 
-    fn block(&mut self, src: &Src, path: &str, map: &Map<String, Value>, inh: Inherit) -> Result<Vec<Task>, ModelError> {
+    fn block(
+        &mut self,
+        src: &Src,
+        path: &str,
+        map: &Map<String, Value>,
+        inh: Inherit,
+    ) -> Result<Vec<Task>, ModelError> {
         static NEXT_BLOCK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let id = NEXT_BLOCK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let has_rescue = map.get("rescue").is_some_and(|v| !v.is_null());
         let mut out = Vec::new();
-        for (key, section) in [("block", Section::Main), ("rescue", Section::Rescue), ("always", Section::Always)] {
+        for (key, section) in [
+            ("block", Section::Main),
+            ("rescue", Section::Rescue),
+            ("always", Section::Always),
+        ] {
             if let Some(list) = map.get(key) {
                 let mut i = inh.clone();
-                i.blocks.push(BlockRef { id, section, has_rescue });
+                i.blocks.push(BlockRef {
+                    id,
+                    section,
+                    has_rescue,
+                });
                 out.extend(self.tasks(src, &format!("{path}/{key}"), list, &i)?);
             }
         }
@@ -300,9 +391,15 @@ fn after_list(src: &Src, path: &str, v: &Value) -> Result<Vec<After>, ModelError
         .map(|i| match i {
             Value::String(s) => Ok(After::Task(s.clone())),
             Value::Object(m) => {
-                let task = m.get("task").map(scalar_text).ok_or_else(|| src.err(path, "`after` entry needs `task`"))?;
+                let task = m
+                    .get("task")
+                    .map(scalar_text)
+                    .ok_or_else(|| src.err(path, "`after` entry needs `task`"))?;
                 match m.get("hosts") {
-                    Some(h) => Ok(After::Hosts { task, hosts: scalar_text(h) }),
+                    Some(h) => Ok(After::Hosts {
+                        task,
+                        hosts: scalar_text(h),
+                    }),
                     None => Ok(After::Task(task)),
                 }
             }
@@ -337,7 +434,11 @@ fn suggest(name: &str, reg: &Registry) -> String {
     match best {
         Some((_, n)) => format!(" (did you mean `{n}`?)"),
         None if TASK_KEYWORDS.iter().any(|k| strsim(name, k) <= 2) => {
-            let k = TASK_KEYWORDS.iter().min_by_key(|k| strsim(name, k)).copied().unwrap_or_default();
+            let k = TASK_KEYWORDS
+                .iter()
+                .min_by_key(|k| strsim(name, k))
+                .copied()
+                .unwrap_or_default();
             format!(" (or a misspelled keyword: did you mean `{k}`?)")
         }
         None => String::new(),
@@ -352,13 +453,15 @@ fn strsim(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 v = v.min(d[i - 2][j - 2] + 1);
             }
