@@ -13,11 +13,20 @@ fn root() -> PathBuf {
 }
 
 fn drover(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_drover")).args(args).current_dir(root()).env("NO_COLOR", "1").output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_drover"))
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// path → (mode, sha256) of every file and directory under `dir`.
@@ -51,7 +60,11 @@ fn hex(b: &[u8]) -> String {
 /// The last NDJSON line's recap for `host`.
 fn recap(o: &Output, host: &str) -> serde_json::Value {
     let out = String::from_utf8_lossy(&o.stdout);
-    let last = out.lines().rev().find(|l| l.starts_with("{\"recap\"")).unwrap_or_else(|| panic!("no recap in {}", text(o)));
+    let last = out
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("{\"recap\""))
+        .unwrap_or_else(|| panic!("no recap in {}", text(o)));
     let v: serde_json::Value = serde_json::from_str(last).unwrap();
     v["recap"][host].clone()
 }
@@ -62,7 +75,13 @@ fn changed_tasks(o: &Output) -> Vec<String> {
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|e| e["event"] == "task_done" && e["status"] == "changed")
-        .map(|e| format!("{}@{}", e["task"].as_str().unwrap(), e["host"].as_str().unwrap()))
+        .map(|e| {
+            format!(
+                "{}@{}",
+                e["task"].as_str().unwrap(),
+                e["host"].as_str().unwrap()
+            )
+        })
         .collect();
     v.sort();
     v
@@ -85,7 +104,11 @@ fn quickstart_check_then_run_then_noop() {
     assert!(predicted.len() >= 7, "{predicted:?}");
     let run = drover(&["run", pb, "-e", &ev, "--json"]);
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));
-    assert_eq!(changed_tasks(&run), predicted, "the real run changed other tasks than check predicted");
+    assert_eq!(
+        changed_tasks(&run),
+        predicted,
+        "the real run changed other tasks than check predicted"
+    );
     let conf = std::fs::read_to_string(out.join("memcached/memcached.conf")).unwrap();
     assert_eq!(conf, "-m 100\n-p 11211\n-l 0.0.0.0\n");
     let zoo = std::fs::read_to_string(out.join("zookeeper/zoo.cfg")).unwrap();
@@ -94,11 +117,18 @@ fn quickstart_check_then_run_then_noop() {
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     assert_eq!(recap(&again, "localhost")["changed"], 0, "{}", text(&again));
     let check2 = drover(&["run", pb, "-e", &ev, "--check", "--json"]);
-    assert_eq!(recap(&check2, "localhost")["changed"], 0, "{}", text(&check2));
+    assert_eq!(
+        recap(&check2, "localhost")["changed"],
+        0,
+        "{}",
+        text(&check2)
+    );
 }
 
 fn ansible_bin(name: &str) -> PathBuf {
-    let dir = std::env::var_os("DROVER_ANSIBLE_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| root().join(".venv/bin"));
+    let dir = std::env::var_os("DROVER_ANSIBLE_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv/bin"));
     let p = dir.join(name);
     assert!(p.exists(), "{} is missing: run `python3 -m venv .venv && .venv/bin/pip install ansible-core` (tests compare against Ansible)", p.display());
     p
@@ -111,21 +141,45 @@ fn same_playbook_same_tree_as_ansible() {
     let d = dir.path().join("drover");
     let py = ansible_bin("python3");
     let o = Command::new(ansible_bin("ansible-playbook"))
-        .args(["-i", "tests/compat/inventory.ini", "tests/compat/site.yml", "-e"])
-        .arg(format!("out={} ansible_python_interpreter={}", a.display(), py.display()))
+        .args([
+            "-i",
+            "tests/compat/inventory.ini",
+            "tests/compat/site.yml",
+            "-e",
+        ])
+        .arg(format!(
+            "out={} ansible_python_interpreter={}",
+            a.display(),
+            py.display()
+        ))
         .current_dir(root())
         .env("ANSIBLE_NOCOLOR", "1")
         .env("ANSIBLE_LOCALHOST_WARNING", "0")
         .output()
         .unwrap();
     assert!(o.status.success(), "ansible-playbook failed: {}", text(&o));
-    let o = drover(&["run", "tests/compat/site.yml", "-i", "tests/compat/inventory.ini", "-e", &format!("out={}", d.display())]);
+    let o = drover(&[
+        "run",
+        "tests/compat/site.yml",
+        "-i",
+        "tests/compat/inventory.ini",
+        "-e",
+        &format!("out={}", d.display()),
+    ]);
     assert!(o.status.success(), "drover failed: {}", text(&o));
     let (ta, td) = (tree(&a), tree(&d));
     assert!(!ta.is_empty());
     assert_eq!(ta, td, "ansible and drover left different trees");
     // Both are idempotent on their own tree.
-    let o = drover(&["run", "tests/compat/site.yml", "-i", "tests/compat/inventory.ini", "-e", &format!("out={}", d.display()), "--json"]);
+    let o = drover(&[
+        "run",
+        "tests/compat/site.yml",
+        "-i",
+        "tests/compat/inventory.ini",
+        "-e",
+        &format!("out={}", d.display()),
+        "--json",
+    ]);
     assert_eq!(recap(&o, "localhost")["changed"], 0, "{}", text(&o));
 }
 
@@ -137,33 +191,69 @@ fn bad(file: &str, code: i32, needles: &[&str]) {
     for n in needles {
         assert!(t.contains(n), "{file}: expected `{n}` in: {t}");
     }
-    assert!(!t.contains("ok: [") && !t.contains("changed: ["), "{file}: a task ran: {t}");
+    assert!(
+        !t.contains("ok: [") && !t.contains("changed: ["),
+        "{file}: a task ran: {t}"
+    );
     let _ = marker;
 }
 
 #[test]
 fn bad_yaml_names_file_and_line() {
-    bad("yaml_syntax.yml", 1, &["tests/bad/yaml_syntax.yml:5:", "did not find expected"]);
+    bad(
+        "yaml_syntax.yml",
+        1,
+        &["tests/bad/yaml_syntax.yml:5:", "did not find expected"],
+    );
 }
 
 #[test]
 fn unknown_module_names_line_and_suggests() {
-    bad("unknown_module.yml", 1, &["tests/bad/unknown_module.yml:6", "unknown module `fiel`", "file"]);
+    bad(
+        "unknown_module.yml",
+        1,
+        &[
+            "tests/bad/unknown_module.yml:6",
+            "unknown module `fiel`",
+            "file",
+        ],
+    );
 }
 
 #[test]
 fn unknown_argument_names_task() {
-    bad("unknown_arg.yml", 1, &["unknown_arg.yml:4", "typo in argument", "unknown argument `stat`"]);
+    bad(
+        "unknown_arg.yml",
+        1,
+        &[
+            "unknown_arg.yml:4",
+            "typo in argument",
+            "unknown argument `stat`",
+        ],
+    );
 }
 
 #[test]
 fn bad_state_names_value() {
-    bad("bad_state.yml", 1, &["bad_state.yml:4", "state typo", "directroy"]);
+    bad(
+        "bad_state.yml",
+        1,
+        &["bad_state.yml:4", "state typo", "directroy"],
+    );
 }
 
 #[test]
 fn undefined_variable_names_task_and_variable() {
-    bad("undefined_var.yml", 1, &["undefined_var.yml:4", "uses an undefined variable", "nowhere_defined", "localhost"]);
+    bad(
+        "undefined_var.yml",
+        1,
+        &[
+            "undefined_var.yml:4",
+            "uses an undefined variable",
+            "nowhere_defined",
+            "localhost",
+        ],
+    );
 }
 
 #[test]
@@ -178,7 +268,11 @@ fn unknown_host_pattern_fails() {
 
 #[test]
 fn missing_template_fails_before_running() {
-    bad("missing_template.yml", 1, &["missing_template.yml:4", "nowhere.j2"]);
+    bad(
+        "missing_template.yml",
+        1,
+        &["missing_template.yml:4", "nowhere.j2"],
+    );
 }
 
 #[test]
@@ -193,5 +287,8 @@ fn graph_prints_dot() {
     assert!(o.status.success(), "{}", text(&o));
     let t = String::from_utf8_lossy(&o.stdout);
     assert!(t.starts_with("digraph drover {"), "{t}");
-    assert!(t.contains("ZooKeeper ensemble configuration @ localhost"), "{t}");
+    assert!(
+        t.contains("ZooKeeper ensemble configuration @ localhost"),
+        "{t}"
+    );
 }

@@ -1,7 +1,9 @@
 //! `assert`: fail the task unless every condition in `that` holds.
 
 use drover_engine::args::{get_bool, get_str, get_str_list};
-use drover_engine::module::{Action, Args, Kind, Module, ModuleError, Observed, Param, Plan, Registry, TaskContext};
+use drover_engine::module::{
+    Action, Args, Kind, Module, ModuleError, Observed, Param, Plan, Registry, TaskContext,
+};
 use std::sync::Arc;
 
 pub struct AssertModule;
@@ -38,13 +40,15 @@ impl Module for AssertModule {
         };
         for cond in &that {
             if !ctx.condition(cond)? {
-                let msg = get_str(args, "fail_msg")?.unwrap_or_else(|| format!("Assertion failed: {cond}"));
+                let msg = get_str(args, "fail_msg")?
+                    .unwrap_or_else(|| format!("Assertion failed: {cond}"));
                 return Err(ModuleError::Failed(msg));
             }
         }
         let mut plan = Plan::default();
         if !get_bool(args, "quiet", false)? {
-            let msg = get_str(args, "success_msg")?.unwrap_or_else(|| "All assertions passed".into());
+            let msg =
+                get_str(args, "success_msg")?.unwrap_or_else(|| "All assertions passed".into());
             plan.result.insert("msg".into(), msg.into());
         }
         Ok(Box::new(Done(plan)))

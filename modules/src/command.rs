@@ -7,8 +7,8 @@
 use drover_engine::args::{get_bool, get_str, get_str_list};
 use drover_engine::connection::script::quote_argv;
 use drover_engine::module::{
-    Action, Args, Change, Kind, Module, ModuleError, Observed, Param, Plan, Probe, Registry,
-    Step, TaskContext,
+    Action, Args, Change, Kind, Module, ModuleError, Observed, Param, Plan, Probe, Registry, Step,
+    TaskContext,
 };
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -128,7 +128,7 @@ fn command_line(args: &Args) -> Result<Option<String>, ModuleError> {
     match (raw, cmd) {
         (Some(r), Some(c)) => Err(ModuleError::BadArg {
             name: "cmd".into(),
-            value: c,
+            value: format!("`{c}`"),
             message: format!("given together with the free-form command `{r}`; use one"),
         }),
         (r, c) => Ok(r.or(c)),
@@ -344,7 +344,10 @@ mod tests {
     #[test]
     fn command_splits_like_shlex_and_keeps_quotes_whole() {
         let a = CommandModule
-            .prepare(&args(json!({"_raw_params": "echo 'a b' \"c d\" e\\ f"})), &NoCtx)
+            .prepare(
+                &args(json!({"_raw_params": "echo 'a b' \"c d\" e\\ f"})),
+                &NoCtx,
+            )
             .unwrap();
         let p = a.plan(&[]).unwrap();
         let (argv, stdin, cwd) = exec_step(&p);
@@ -373,7 +376,10 @@ mod tests {
                 &NoCtx,
             )
             .unwrap();
-        assert_eq!(exec_step(&a.plan(&[]).unwrap()).1.as_deref(), Some(&b"hi"[..]));
+        assert_eq!(
+            exec_step(&a.plan(&[]).unwrap()).1.as_deref(),
+            Some(&b"hi"[..])
+        );
     }
 
     #[test]
@@ -427,7 +433,10 @@ mod tests {
     #[test]
     fn removes_runs_when_present() {
         let a = CommandModule
-            .prepare(&args(json!({"argv": ["rm", "/x"], "removes": "/x"})), &NoCtx)
+            .prepare(
+                &args(json!({"argv": ["rm", "/x"], "removes": "/x"})),
+                &NoCtx,
+            )
             .unwrap();
         let st = FileStat {
             kind: FileKind::File,
@@ -445,7 +454,10 @@ mod tests {
         let p = a.plan(&[Observed::Stat(Some(st))]).unwrap();
         assert_eq!(p.changes[0].summary, "run: rm /x");
         let p = a.plan(&[Observed::Stat(None)]).unwrap();
-        assert_eq!(p.reason.as_deref(), Some("Did not run command since '/x' does not exist"));
+        assert_eq!(
+            p.reason.as_deref(),
+            Some("Did not run command since '/x' does not exist")
+        );
     }
 
     #[test]
@@ -455,7 +467,10 @@ mod tests {
         assert!(e(&CommandModule, json!({"cmd": "ls", "argv": ["ls"]})).contains("not both"));
         assert!(e(&CommandModule, json!({"cmd": "echo 'open"})).contains("echo 'open"));
         assert!(e(&ShellModule, json!({"_raw_params": "a", "cmd": "b"})).contains("`b`"));
-        assert!(e(&ShellModule, json!({"cmd": "a", "stdin_add_newline": "perhaps"}))
-            .contains("perhaps"));
+        assert!(e(
+            &ShellModule,
+            json!({"cmd": "a", "stdin_add_newline": "perhaps"})
+        )
+        .contains("perhaps"));
     }
 }

@@ -1,7 +1,9 @@
 //! `fail`: fail the task with a message.
 
 use drover_engine::args::get_str;
-use drover_engine::module::{Action, Args, Kind, Module, ModuleError, Param, Registry, TaskContext};
+use drover_engine::module::{
+    Action, Args, Kind, Module, ModuleError, Param, Registry, TaskContext,
+};
 use std::sync::Arc;
 
 pub struct FailModule;
@@ -19,7 +21,9 @@ impl Module for FailModule {
         true
     }
     fn prepare(&self, args: &Args, _ctx: &dyn TaskContext) -> Result<Box<dyn Action>, ModuleError> {
-        Err(ModuleError::Failed(get_str(args, "msg")?.unwrap_or_else(|| "Failed as requested from task".into())))
+        Err(ModuleError::Failed(
+            get_str(args, "msg")?.unwrap_or_else(|| "Failed as requested from task".into()),
+        ))
     }
 }
 

@@ -308,7 +308,10 @@ impl FileAction {
 /// Create a directory and its missing parents. As Ansible does, the parents
 /// this creates get the same mode and owner as the directory itself.
 fn mkdir_step(attrs: &fs_attrs::Attrs, path: &str) -> Step {
-    let mode = attrs.resolve_mode(0o755, true).map(|m| format!("{m:04o}")).unwrap_or_default();
+    let mode = attrs
+        .resolve_mode(0o755, true)
+        .map(|m| format!("{m:04o}"))
+        .unwrap_or_default();
     let owner = match (&attrs.owner, &attrs.group) {
         (Some(o), Some(g)) => format!("{o}:{g}"),
         (Some(o), None) => o.clone(),

@@ -4,24 +4,24 @@
 
 use drover_engine::module::Registry;
 
-pub mod file;
-pub mod copy;
-pub mod template;
-pub mod lineinfile;
-pub mod blockinfile;
-pub mod ini_file;
-pub mod command;
-pub mod debug;
-pub mod set_fact;
 pub mod assert;
+pub mod blockinfile;
+pub mod command;
+pub mod copy;
+pub mod debug;
 pub mod fail;
-pub mod pause;
-pub mod stat;
+pub mod file;
 mod fs_attrs;
 mod fs_content;
 mod fs_copy;
 mod fs_links;
 mod fs_recurse;
+pub mod ini_file;
+pub mod lineinfile;
+pub mod pause;
+pub mod set_fact;
+pub mod stat;
+pub mod template;
 
 /// All built-in modules.
 pub fn registry() -> Registry {

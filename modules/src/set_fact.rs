@@ -1,11 +1,16 @@
 //! `set_fact`: set host variables for the rest of the run. Never "changed".
 
-use drover_engine::module::{Action, Args, Kind, Module, ModuleError, Observed, Param, Plan, Registry, TaskContext};
+use drover_engine::module::{
+    Action, Args, Kind, Module, ModuleError, Observed, Param, Plan, Registry, TaskContext,
+};
 use std::sync::Arc;
 
 pub struct SetFactModule;
 
-const PARAMS: &[Param] = &[Param::new("cacheable", Kind::Bool), Param::new("*", Kind::Any)];
+const PARAMS: &[Param] = &[
+    Param::new("cacheable", Kind::Bool),
+    Param::new("*", Kind::Any),
+];
 
 struct SetFact(Plan);
 
@@ -33,9 +38,14 @@ impl Module for SetFactModule {
             }
         }
         if plan.facts.is_empty() {
-            return Err(ModuleError::Failed("set_fact needs at least one key=value".into()));
+            return Err(ModuleError::Failed(
+                "set_fact needs at least one key=value".into(),
+            ));
         }
-        plan.result.insert("ansible_facts".into(), serde_json::Value::Object(plan.facts.clone()));
+        plan.result.insert(
+            "ansible_facts".into(),
+            serde_json::Value::Object(plan.facts.clone()),
+        );
         Ok(Box::new(SetFact(plan)))
     }
 }

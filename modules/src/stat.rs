@@ -258,7 +258,10 @@ mod tests {
         let p = a
             .plan(&[Observed::Stat(Some(st)), Observed::Exec(out)])
             .unwrap();
-        assert_eq!(p.result["stat"]["checksum"], "b1946ac92492d2347c6235b4d2611184");
+        assert_eq!(
+            p.result["stat"]["checksum"],
+            "b1946ac92492d2347c6235b4d2611184"
+        );
         assert_eq!(p.result["stat"]["mode"], "4755");
         assert_eq!(p.result["stat"]["isuid"], true);
         assert!(!p.is_change());

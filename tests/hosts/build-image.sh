@@ -1,0 +1,59 @@
+#!/bin/bash
+# Builds the drover test-host Docker image, cached by a hash of its inputs.
+#   debootstrap --variant=minbase bookworm (+ the few IMAGE_PACKAGES of lib.sh)
+#   -> .state/rootfs-bookworm-<hash>.tar (kept: the VM image starts from it)
+#   -> docker import  drover-testhost-base:bookworm-<hash>
+#   -> docker build image/Dockerfile -> drover-testhost:bookworm-<hash>
+# A second run that finds the tag does nothing. Prints the image tag on stdout.
+# Usage: build-image.sh [--force]
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+need_root
+
+force=0
+[ "${1:-}" = "--force" ] && force=1
+
+mkdir -p "$STATE_DIR"
+exec 9>"$STATE_DIR/build.lock"
+flock 9
+
+tag="$(image_tag)"
+base="$(base_tag)"
+tarball="$(rootfs_tar)"
+
+if [ "$force" = 0 ] && image_exists "$tag"; then
+    echo "$tag"
+    exit 0
+fi
+
+if [ "$force" = 1 ] || [ ! -s "$tarball" ]; then
+    ensure_pkg debootstrap debootstrap
+    root="$STATE_DIR/rootfs-build"
+    rm -rf "$root"
+    log "debootstrap --variant=minbase $SUITE (+ $IMAGE_PACKAGES) from $MIRROR"
+    t0=$(date +%s)
+    debootstrap --variant=minbase --include="$IMAGE_PACKAGES" "$SUITE" "$root" "$MIRROR" \
+        >"$STATE_DIR/debootstrap.log" 2>&1 || die "debootstrap failed, see $STATE_DIR/debootstrap.log"
+    log "debootstrap took $(( $(date +%s) - t0 )) s"
+    # Nothing machine-specific in the image: host keys are generated per
+    # container, the hostname, resolv.conf and hosts come from docker.
+    rm -f "$root"/etc/ssh/ssh_host_*
+    rm -f "$root"/etc/hostname "$root"/etc/resolv.conf
+    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+    mkdir -p "$root"/var/lib/apt/lists/partial
+    [ -e "$root/etc/machine-id" ] && : >"$root/etc/machine-id"
+    rm -f "$root"/var/log/*.log "$root"/var/log/apt/*
+    tar --numeric-owner -C "$root" -cf "$tarball.tmp" .
+    mv "$tarball.tmp" "$tarball"
+    rm -rf "$root"
+fi
+
+if [ "$force" = 1 ] || ! image_exists "$base"; then
+    log "docker import $(basename "$tarball") -> $base"
+    docker import "$tarball" "$base" >/dev/null
+fi
+
+log "docker build -> $tag"
+DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=$base" -t "$tag" -t "$IMAGE_REPO:$SUITE" \
+    "$HOSTS_DIR/image" >"$STATE_DIR/docker-build.log" 2>&1 || die "docker build failed, see $STATE_DIR/docker-build.log"
+echo "$tag"
