@@ -292,3 +292,41 @@ fn graph_prints_dot() {
         "{t}"
     );
 }
+
+#[test]
+fn handlers_run_once_blocks_rescue_and_always() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = format!("out={}", dir.path().display());
+    let o = drover(&["run", "tests/semantics/handlers.yml", "-e", &ev, "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let p = dir.path();
+    assert_eq!(
+        std::fs::read_to_string(p.join("stamp")).unwrap(),
+        "x\n",
+        "handler must run exactly once"
+    );
+    assert!(!p.join("never").exists());
+    assert!(p.join("rescued").exists() && p.join("always").exists() && p.join("after").exists());
+    let r = recap(&o, "localhost");
+    assert_eq!(r["failed"], 0, "{}", text(&o));
+    assert_eq!(r["rescued"], 1, "{}", text(&o));
+    assert_eq!(r["ignored"], 1, "{}", text(&o));
+    // Nothing changed on the second run, so the handler is not notified again.
+    let o = drover(&["run", "tests/semantics/handlers.yml", "-e", &ev, "--json"]);
+    assert_eq!(
+        std::fs::read_to_string(p.join("stamp")).unwrap(),
+        "x\n",
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_failed_task_skips_the_rest_of_the_host_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = format!("out={}", dir.path().display());
+    let o = drover(&["run", "tests/semantics/failure.yml", "-e", &ev, "--json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(!dir.path().join("nope").exists());
+    assert_eq!(recap(&o, "localhost")["failed"], 1);
+}
