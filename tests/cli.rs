@@ -330,3 +330,24 @@ fn a_failed_task_skips_the_rest_of_the_host_and_exits_2() {
     assert!(!dir.path().join("nope").exists());
     assert_eq!(recap(&o, "localhost")["failed"], 1);
 }
+
+#[test]
+fn facts_set_fact_register_loop_and_when() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = format!("out={}", dir.path().display());
+    let o = drover(&["run", "tests/semantics/vars.yml", "-e", &ev, "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let p = dir.path();
+    assert_eq!(
+        std::fs::read_to_string(p.join("v-one")).unwrap(),
+        "sweet hello one\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.join("v-two")).unwrap(),
+        "sweet hello two\n"
+    );
+    assert!(!p.join("skipped").exists(), "{}", text(&o));
+    let r = recap(&o, "localhost");
+    assert_eq!(r["changed"], 1, "{}", text(&o));
+    assert_eq!(r["skipped"], 1, "{}", text(&o));
+}

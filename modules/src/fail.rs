@@ -1,9 +1,10 @@
-//! `fail`: fail the task with a message.
+//! `fail` module: fail the task with `msg` (default "Failed as requested
+//! from task"). Runs on the controller only.
 
-use drover_engine::args::get_str;
 use drover_engine::module::{
-    Action, Args, Kind, Module, ModuleError, Param, Registry, TaskContext,
+    Action, Args, Kind, Module, ModuleError, Observed, Param, Plan, Registry, TaskContext,
 };
+use serde_json::Value;
 use std::sync::Arc;
 
 pub struct FailModule;
@@ -21,9 +22,20 @@ impl Module for FailModule {
         true
     }
     fn prepare(&self, args: &Args, _ctx: &dyn TaskContext) -> Result<Box<dyn Action>, ModuleError> {
-        Err(ModuleError::Failed(
-            get_str(args, "msg")?.unwrap_or_else(|| "Failed as requested from task".into()),
-        ))
+        let msg = match args.get("msg") {
+            None | Some(Value::Null) => "Failed as requested from task".to_string(),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        };
+        Ok(Box::new(FailAction(msg)))
+    }
+}
+
+struct FailAction(String);
+
+impl Action for FailAction {
+    fn plan(&self, _observed: &[Observed]) -> Result<Plan, ModuleError> {
+        Err(ModuleError::Failed(self.0.clone()))
     }
 }
 

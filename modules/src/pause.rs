@@ -1,10 +1,13 @@
-//! `pause`: wait a number of seconds or minutes (the engine sleeps, in check
-//! mode too). Interactive prompts are not supported.
+//! `pause` module: wait `seconds` or `minutes` on the controller. The wait
+//! happens in check mode too, so the module plans no change: it puts the
+//! duration in `result.pause_seconds` and the engine sleeps. Waiting for
+//! keyboard input (no duration, or `prompt` alone) is not supported.
 
-use drover_engine::args::get_int;
+use drover_engine::args::{get_bool, get_int, get_str};
 use drover_engine::module::{
     Action, Args, Kind, Module, ModuleError, Observed, Param, Plan, Registry, TaskContext,
 };
+use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
 pub struct PauseModule;
@@ -15,14 +18,6 @@ const PARAMS: &[Param] = &[
     Param::new("prompt", Kind::Str),
     Param::new("echo", Kind::Bool),
 ];
-
-struct Pause(Plan);
-
-impl Action for Pause {
-    fn plan(&self, _: &[Observed]) -> Result<Plan, ModuleError> {
-        Ok(self.0.clone())
-    }
-}
 
 impl Module for PauseModule {
     fn name(&self) -> &'static str {
@@ -35,21 +30,56 @@ impl Module for PauseModule {
         true
     }
     fn prepare(&self, args: &Args, _ctx: &dyn TaskContext) -> Result<Box<dyn Action>, ModuleError> {
-        let secs =
-            get_int(args, "seconds")?.unwrap_or(0) + 60 * get_int(args, "minutes")?.unwrap_or(0);
-        if args.contains_key("prompt") && secs == 0 {
-            return Err(ModuleError::Failed("pause with a prompt is not supported (drover runs unattended); give seconds or minutes".into()));
-        }
-        if secs < 0 {
+        get_bool(args, "echo", true)?;
+        let seconds = get_int(args, "seconds")?;
+        let minutes = get_int(args, "minutes")?;
+        let (total, unit_text) = match (seconds, minutes) {
+            (Some(_), Some(_)) => {
+                return Err(ModuleError::Failed(
+                    "parameters are mutually exclusive: minutes|seconds".into(),
+                ))
+            }
+            (Some(s), None) => (s, format!("{s} seconds")),
+            (None, Some(m)) => (m.saturating_mul(60), format!("{m} minutes")),
+            (None, None) => {
+                let what = get_str(args, "prompt")?.map_or(String::new(), |p| format!(" ({p:?})"));
+                return Err(ModuleError::Failed(format!(
+                    "pause without `seconds` or `minutes` waits for keyboard input{what}, \
+                     which drover does not support; give a duration"
+                )));
+            }
+        };
+        if total < 0 {
             return Err(ModuleError::BadArg {
-                name: "seconds".into(),
-                value: secs.to_string(),
+                name: if seconds.is_some() {
+                    "seconds"
+                } else {
+                    "minutes"
+                }
+                .into(),
+                value: seconds.or(minutes).unwrap_or_default().to_string(),
                 message: "must not be negative".into(),
             });
         }
-        let mut plan = Plan::default();
-        plan.result.insert("pause_seconds".into(), secs.into());
-        Ok(Box::new(Pause(plan)))
+        let mut result = Map::new();
+        result.insert("pause_seconds".into(), json!(total));
+        result.insert("stdout".into(), json!(format!("Paused for {unit_text}")));
+        result.insert("user_input".into(), json!(""));
+        if let Some(p) = get_str(args, "prompt")? {
+            result.insert("prompt".into(), Value::String(p));
+        }
+        Ok(Box::new(PauseAction(result)))
+    }
+}
+
+struct PauseAction(Map<String, Value>);
+
+impl Action for PauseAction {
+    fn plan(&self, _observed: &[Observed]) -> Result<Plan, ModuleError> {
+        Ok(Plan {
+            result: self.0.clone(),
+            ..Default::default()
+        })
     }
 }
 
