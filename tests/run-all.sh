@@ -3,6 +3,8 @@
 # It installs what the tests need (it never skips a suite for a missing tool):
 #   - ansible-core in .venv (the side-by-side oracle for inventories and playbooks)
 #   - OpenSSH's sshd (the SSH transport is tested against a real sshd on loopback)
+#   - Docker test hosts (tests/hosts/: image built from debootstrap on first use,
+#     clusters brought up by the cluster tests and torn down at the end)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,5 +23,15 @@ if [ ! -x /usr/sbin/sshd ] || ! command -v ssh-keygen >/dev/null; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null
 fi
+
+if ! command -v docker >/dev/null || ! docker info >/dev/null 2>&1; then
+  echo "ERROR: the cluster tests (tests/cluster.rs) need a running Docker engine and root; see tests/README.md" >&2
+  exit 1
+fi
+
+teardown() {
+  for c in dtr dts dtk dtf; do bash tests/hosts/cluster.sh down --name "$c" >/dev/null 2>&1 || true; done
+}
+trap teardown EXIT
 
 cargo test --workspace --all-targets

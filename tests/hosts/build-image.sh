@@ -56,4 +56,8 @@ fi
 log "docker build -> $tag"
 DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=$base" -t "$tag" -t "$IMAGE_REPO:$SUITE" \
     "$HOSTS_DIR/image" >"$STATE_DIR/docker-build.log" 2>&1 || die "docker build failed, see $STATE_DIR/docker-build.log"
+# Drop older builds of the image (ignored when a container still uses one).
+for old in $(docker images --format '{{.Repository}}:{{.Tag}}' "$IMAGE_REPO" | grep -v -e ":$SUITE\$" -e "^$tag\$"); do
+    docker rmi "$old" >/dev/null 2>&1 || true
+done
 echo "$tag"

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 # Shared helpers for the drover test-host scripts (sourced, not executed).
 # Owns: paths under tests/hosts/.state, the client key, the sudo password,
 # the build-input hash, logging.

@@ -87,12 +87,16 @@ pub enum ConnectionError {
 }
 
 impl ConnectionError {
+    /// The host counts as UNREACHABLE (recap, exit code 4) and takes no
+    /// further part. A connection lost mid-command is one of these: the task
+    /// says "outcome unknown" and is never re-run.
     pub fn is_unreachable(&self) -> bool {
         matches!(
             self,
             ConnectionError::Unreachable { .. }
                 | ConnectionError::HostKey { .. }
                 | ConnectionError::Auth { .. }
+                | ConnectionError::Lost { .. }
         )
     }
 }

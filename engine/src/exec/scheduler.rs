@@ -507,6 +507,15 @@ impl Runtime {
                     return Outcome::Skipped;
                 }
                 if self.host_is_out(&host, play) {
+                    if self.with_host(&host, |st| st.unreachable) && t.module != "meta" {
+                        self.emit_simple(
+                            play,
+                            &t.name,
+                            &host,
+                            Status::Skipped,
+                            Some("host unreachable".into()),
+                        );
+                    }
                     return Outcome::Skipped;
                 }
                 if self

@@ -9,6 +9,7 @@
 #   every container has its own and keeps them across stop/start;
 # - starts sshd through its init.d script, as any other service, so
 #   `service ssh restart` inside the container behaves as on a host;
+# - starts the other services enabled in /etc/rc2.d (a restart is a reboot);
 # - then waits forever. Services stay under init.d (`service NAME start`).
 set -eu
 SEED=/etc/drover-seed
@@ -38,6 +39,14 @@ fi
 ssh-keygen -A >/dev/null
 mkdir -p /run/sshd
 /etc/init.d/ssh start >/dev/null
+
+# "Boot": start every other service enabled in runlevel 2 (update-rc.d), in
+# order, as sysvinit would, so a container restart behaves like a reboot.
+for s in /etc/rc2.d/S*; do
+    [ -x "$s" ] || continue
+    case "$s" in */S[0-9][0-9]ssh) continue ;; esac
+    "$s" start >>/var/log/drover-boot.log 2>&1 || echo "failed: $s" >>/var/log/drover-boot.log
+done
 
 # Marker for cluster.sh: the entrypoint finished.
 touch /run/drover-ready

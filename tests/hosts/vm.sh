@@ -1,0 +1,204 @@
+#!/bin/bash
+# KVM test host (systemd as PID 1, Debian's own kernel with modules: IPVS,
+# nfsd ...), built from the same debootstrap rootfs as the container image.
+#   vm.sh build                 disk template .state/vm-<hash>/ (cached)
+#   vm.sh start --name PREFIX   boot vm1 for cluster PREFIX (qcow2 overlay on
+#                               the template, so every start is a first boot
+#                               with fresh host keys); ssh on 127.0.0.1:PORT
+#   vm.sh stop --name PREFIX
+# Networking: qemu user-mode, restrict=on (the guest reaches nothing), with
+# hostfwd 127.0.0.1:PORT -> 22 and guestfwd 10.0.2.100:80 -> the cluster's
+# apt repository container. Host keys are printed on the serial console at
+# first boot and checked against ssh-keyscan (no trust on first use).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+need_root
+
+VM_PACKAGES="linux-image-amd64 systemd-sysv udev kmod initramfs-tools"
+VM_MEM=${DROVER_VM_MEM:-1024}
+# KVM when it can run a stock kernel. This machine's /dev/kvm is kvm_pvm
+# (pagetable-based nested virtualisation): it only runs PVM-enabled guest
+# kernels, and Debian's kernel hangs right after decompression there, so
+# there we fall back to TCG (software emulation). Override: DROVER_VM_ACCEL.
+if [ -n "${DROVER_VM_ACCEL:-}" ]; then
+    VM_ACCEL=$DROVER_VM_ACCEL
+elif [ -d /sys/module/kvm_pvm ] || [ ! -w /dev/kvm ]; then
+    VM_ACCEL=tcg
+else
+    VM_ACCEL=kvm
+fi
+
+vm_hash() {
+    ensure_client_key; ensure_sudo_password
+    { base_hash; echo "$VM_PACKAGES"; sed -n '/^build()/,/^}/p' "$0"
+      cat "$CLIENT_KEY.pub" "$SUDO_PASSWORD_FILE"; } | sha256sum | cut -c1-12
+}
+
+ensure_qemu() {
+    command -v qemu-system-x86_64 >/dev/null && return 0
+    log "installing qemu-system-x86"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends qemu-system-x86 >/dev/null 2>&1; then
+        # Machines with qemu-utils from bookworm-backports: take qemu from
+        # there too, through a private source list (no change to the host's).
+        local d="$STATE_DIR/apt-bpo" kr=/usr/share/keyrings/debian-archive-keyring.gpg
+        mkdir -p "$d/lists/partial"
+        {
+            echo "deb [signed-by=$kr] $MIRROR $SUITE main"
+            echo "deb [signed-by=$kr] $MIRROR $SUITE-updates main"
+            echo "deb [signed-by=$kr] ${MIRROR%/debian}/debian-security $SUITE-security main"
+            echo "deb [signed-by=$kr] $MIRROR $SUITE-backports main"
+        } >"$d/sources.list"
+        local o=(-o "Dir::Etc::SourceList=$d/sources.list" -o "Dir::Etc::SourceParts=/nonexistent" -o "Dir::State::Lists=$d/lists")
+        apt-get "${o[@]}" -q update >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get "${o[@]}" install -y -q --no-install-recommends \
+            -t "$SUITE-backports" qemu-system-x86 >/dev/null || die "cannot install qemu-system-x86"
+    fi
+}
+
+build() {
+    local out root tarball
+    ensure_client_key; ensure_sudo_password
+    out="$STATE_DIR/vm-$(vm_hash)"
+    if [ -s "$out/disk.img" ] && [ -s "$out/vmlinuz" ]; then echo "$out"; return 0; fi
+    exec 9>"$STATE_DIR/vm-build.lock"; flock 9
+    tarball="$(rootfs_tar)"
+    [ -s "$tarball" ] || "$HOSTS_DIR/build-image.sh" >/dev/null
+    root="$STATE_DIR/vm-rootfs"
+    rm -rf "$root" "$out"; mkdir -p "$root" "$out"
+    tar -C "$root" -xf "$tarball"
+    cp /etc/resolv.conf "$root/etc/resolv.conf"
+    printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"; chmod 755 "$root/usr/sbin/policy-rc.d"
+    mount -t proc proc "$root/proc"; mount --rbind /sys "$root/sys"; mount --rbind /dev "$root/dev"
+    trap 'umount -R "$root/proc" "$root/sys" "$root/dev" 2>/dev/null || true' RETURN
+    log "vm: installing $VM_PACKAGES into the rootfs"
+    chroot "$root" sh -c "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $VM_PACKAGES" \
+        >"$STATE_DIR/vm-build.log" 2>&1 || die "chroot apt-get failed, see $STATE_DIR/vm-build.log"
+    umount -R "$root/proc" "$root/sys" "$root/dev"
+    trap - RETURN
+    rm -f "$root/usr/sbin/policy-rc.d" "$root/etc/resolv.conf"
+    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+    mkdir -p "$root/var/lib/apt/lists/partial"
+    : >"$root/etc/machine-id"
+    echo vm1 >"$root/etc/hostname"
+    printf '127.0.0.1 localhost\n127.0.1.1 vm1\n' >"$root/etc/hosts"
+    echo 'nameserver 10.0.2.3' >"$root/etc/resolv.conf"
+    echo '/dev/vda / ext4 defaults,errors=remount-ro 0 1' >"$root/etc/fstab"
+    echo 'deb [trusted=yes] http://10.0.2.100/ ./' >"$root/etc/apt/sources.list"
+    cat >"$root/etc/systemd/network/eth0.network" <<'EON'
+[Match]
+Name=eth0
+[Network]
+DHCP=ipv4
+EON
+    ln -sf /lib/systemd/system/systemd-networkd.service "$root/etc/systemd/system/multi-user.target.wants/systemd-networkd.service"
+    # First boot: host keys, printed on the serial console for vm.sh.
+    cat >"$root/etc/systemd/system/drover-hostkeys.service" <<'EOS'
+[Unit]
+Description=drover: generate SSH host keys and print them on the console
+Before=ssh.service
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'ssh-keygen -A; { echo DROVER-HOSTKEYS-BEGIN; cat /etc/ssh/ssh_host_*_key.pub; echo DROVER-HOSTKEYS-END; } >/dev/ttyS0'
+[Install]
+WantedBy=multi-user.target
+EOS
+    ln -sf /etc/systemd/system/drover-hostkeys.service "$root/etc/systemd/system/multi-user.target.wants/drover-hostkeys.service"
+    cp "$HOSTS_DIR/image/sshd_drover.conf" "$root/etc/ssh/sshd_config.d/drover.conf"
+    chroot "$root" sh -e -c '
+        useradd -m -s /bin/bash drover; useradd -m -s /bin/bash drover_pw
+        echo "drover ALL=(ALL) NOPASSWD:ALL" >/etc/sudoers.d/drover
+        echo "drover_pw ALL=(ALL) ALL" >/etc/sudoers.d/drover_pw
+        chmod 440 /etc/sudoers.d/drover /etc/sudoers.d/drover_pw'
+    printf 'drover_pw:%s\n' "$(cat "$SUDO_PASSWORD_FILE")" | chroot "$root" chpasswd
+    local u h
+    for u in root:/root drover:/home/drover drover_pw:/home/drover_pw; do
+        h=${u#*:}; u=${u%%:*}
+        mkdir -p "$root$h/.ssh"; cp "$CLIENT_KEY.pub" "$root$h/.ssh/authorized_keys"
+        chmod 700 "$root$h/.ssh"; chmod 600 "$root$h/.ssh/authorized_keys"
+        chroot "$root" chown -R "$u:$u" "$h/.ssh"
+    done
+    cp "$root"/boot/vmlinuz-* "$out/vmlinuz"
+    cp "$root"/boot/initrd.img-* "$out/initrd.img"
+    mkfs.ext4 -q -F -L drover-vm -d "$root" "$out/disk.img.tmp" 3G >/dev/null
+    mv "$out/disk.img.tmp" "$out/disk.img"
+    rm -rf "$root"
+    local old
+    for old in "$STATE_DIR"/vm-*/; do
+        [ "${old%/}" = "$out" ] || rm -rf "$old"
+    done
+    log "vm: template in $out"
+    echo "$out"
+}
+
+free_port() {
+    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+start() {
+    local prefix=$1 dir tpl port repo guestfwd i keys scanned t0
+    dir="$STATE_DIR/$prefix"; [ -d "$dir" ] || die "cluster $prefix is not up"
+    t0=$(date +%s)
+    ensure_qemu; ensure_pkg socat socat
+    tpl="$(build)"
+    stop "$prefix"
+    qemu-img create -q -f qcow2 -F raw -b "$tpl/disk.img" "$dir/vm1.qcow2"
+    port=$(free_port)
+    guestfwd=
+    if docker inspect "$prefix-apt" >/dev/null 2>&1; then
+        repo="$(cut -d/ -f1 "$dir/subnet" | sed 's/\.0$/.2/')"
+        guestfwd=",guestfwd=tcp:10.0.2.100:80-cmd:socat - TCP:$repo:80"
+    fi
+    : >"$dir/vm1.console"
+    local cpu=(-accel kvm -cpu host -smp 2)
+    # shellcheck disable=SC2054
+    [ "$VM_ACCEL" = tcg ] && cpu=(-accel tcg,thread=multi -cpu max -smp 2)
+    qemu-system-x86_64 "${cpu[@]}" -m "$VM_MEM" -name vm1 \
+        -kernel "$tpl/vmlinuz" -initrd "$tpl/initrd.img" \
+        -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet" \
+        -drive "file=$dir/vm1.qcow2,if=virtio,format=qcow2" \
+        -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:22$guestfwd" \
+        -device virtio-net-pci,netdev=n0 \
+        -display none -serial "file:$dir/vm1.console" -monitor none \
+        -daemonize -pidfile "$dir/vm1.pid"
+    echo "$port" >"$dir/vm1.port"
+    log "vm1: booting ($VM_ACCEL)"
+    for i in $(seq 1 3000); do
+        grep -q DROVER-HOSTKEYS-END "$dir/vm1.console" 2>/dev/null \
+            && timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null \
+            && ssh-keyscan -T 2 -p "$port" 127.0.0.1 2>/dev/null | grep -q . && break
+        [ "$i" = 3000 ] && die "vm1 did not come up in 300 s, see $dir/vm1.console"
+        sleep 0.1
+    done
+    keys=$(sed -n '/DROVER-HOSTKEYS-BEGIN/,/DROVER-HOSTKEYS-END/p' "$dir/vm1.console" | tr -d '\r' \
+        | grep -E '^(ssh-|ecdsa-)' | awk -v p="$port" '{print "[127.0.0.1]:"p" "$1" "$2}' | sort)
+    scanned=$(ssh-keyscan -T 5 -t ed25519,ecdsa,rsa -p "$port" 127.0.0.1 2>/dev/null | sort)
+    [ -n "$scanned" ] && [ "$scanned" = "$keys" ] || die "vm1: host keys from ssh-keyscan differ from the console's"
+    echo "$keys" >>"$dir/known_hosts"
+    echo "vm1 ansible_host=127.0.0.1 ansible_port=$port" >"$dir/vm"
+    log "vm1 up on 127.0.0.1:$port in $(( $(date +%s) - t0 )) s"
+}
+
+stop() {
+    local prefix=$1 dir pid
+    dir="$STATE_DIR/$prefix"
+    if [ -f "$dir/vm1.pid" ]; then
+        pid=$(cat "$dir/vm1.pid")
+        if kill -0 "$pid" 2>/dev/null && grep -q qemu "/proc/$pid/cmdline" 2>/dev/null; then
+            kill "$pid"
+            for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        fi
+    fi
+    rm -f "$dir/vm1.pid" "$dir/vm1.qcow2" "$dir/vm" "$dir/vm1.port"
+    [ -f "$dir/known_hosts" ] && sed -i '/^\[127\.0\.0\.1\]:/d' "$dir/known_hosts"
+    return 0
+}
+
+cmd=${1:-}; shift || true
+prefix=drover
+[ "${1:-}" = --name ] && { prefix=${2:?}; shift 2; }
+case "$cmd" in
+    build) build ;;
+    start) start "$prefix" ;;
+    stop) stop "$prefix" ;;
+    *) echo "usage: $0 build | start [--name PREFIX] | stop [--name PREFIX]" >&2; exit 2 ;;
+esac
