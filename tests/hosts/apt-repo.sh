@@ -62,6 +62,9 @@ build() {
     fi
     ensure_pkg dpkg-scanpackages dpkg-dev
     tarball="$(rootfs_tar)"
+    # The image may be cached in docker while this checkout has no rootfs
+    # tarball (a fresh clone on the same machine): read the package status
+    # from the base image then.
     [ -s "$tarball" ] || "$HOSTS_DIR/build-image.sh" >/dev/null
     mkdir -p "$REPO/partial" "$APTDIR/sources.list.d" "$APTDIR/state/lists/partial" "$APTDIR/cache"
     rm -f "$stamp"
@@ -71,7 +74,11 @@ deb [signed-by=$kr] $MIRROR $SUITE main
 deb [signed-by=$kr] $MIRROR $SUITE-updates main
 deb [signed-by=$kr] ${MIRROR%/debian}/debian-security $SUITE-security main
 EOS
-    tar -xOf "$tarball" ./var/lib/dpkg/status >"$APTDIR/status"
+    if [ -s "$tarball" ]; then
+        tar -xOf "$tarball" ./var/lib/dpkg/status >"$APTDIR/status"
+    else
+        docker run --rm "$(base_tag)" cat /var/lib/dpkg/status >"$APTDIR/status"
+    fi
     # shellcheck disable=SC2046
     apt-get $(apt_opts) -q update >"$STATE_DIR/apt-repo.log" 2>&1 || die "apt-get update failed, see $STATE_DIR/apt-repo.log"
     pkgs=$(grep -v '^\s*#' "$HOSTS_DIR/packages.txt" | tr -s ' \n' '\n' | grep -v '^$')
