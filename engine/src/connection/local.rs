@@ -112,40 +112,4 @@ impl Connection for LocalConnection {
             }),
         }
     }
-
-    async fn put(
-        &self,
-        path: &str,
-        content: &[u8],
-        become_: Option<&Become>,
-    ) -> Result<(), ConnectionError> {
-        let mut req = ExecRequest::new(["/bin/sh", "-c", "umask 077 && cat > \"$1\"", "sh", path]);
-        req.stdin = Some(content.to_vec());
-        req.become_ = become_.cloned();
-        let out = self.exec(req).await?;
-        if out.success() {
-            Ok(())
-        } else {
-            Err(ConnectionError::Transfer {
-                host: self.host.clone(),
-                path: path.into(),
-                reason: out.stderr_str(),
-            })
-        }
-    }
-
-    async fn get(&self, path: &str, become_: Option<&Become>) -> Result<Vec<u8>, ConnectionError> {
-        let mut req = ExecRequest::new(["cat", "--", path]);
-        req.become_ = become_.cloned();
-        let out = self.exec(req).await?;
-        if out.success() {
-            Ok(out.stdout)
-        } else {
-            Err(ConnectionError::Transfer {
-                host: self.host.clone(),
-                path: path.into(),
-                reason: out.stderr_str(),
-            })
-        }
-    }
 }

@@ -108,16 +108,36 @@ pub trait Connection: Send + Sync {
     fn host(&self) -> &str;
     /// Run a command; stdout, stderr and status come back separately.
     async fn exec(&self, req: ExecRequest) -> Result<ExecOutput, ConnectionError>;
-    /// Copy bytes to `path` on the host. The caller makes it atomic (it puts to
-    /// a temp path and renames); implementations create the file 0600.
+    /// Copy bytes to `path` on the host, created 0600. The caller makes it
+    /// atomic (it puts to a temp path and renames). The default streams the
+    /// content over stdin of one exec, which works through `become` too.
     async fn put(
         &self,
         path: &str,
         content: &[u8],
         become_: Option<&Become>,
-    ) -> Result<(), ConnectionError>;
+    ) -> Result<(), ConnectionError> {
+        let mut req = ExecRequest::new(["/bin/sh", "-c", "umask 077 && cat > \"$1\"", "sh", path]);
+        req.stdin = Some(content.to_vec());
+        req.become_ = become_.cloned();
+        let out = self.exec(req).await?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(transfer_error(self.host(), path, &out))
+        }
+    }
     /// Read a file from the host.
-    async fn get(&self, path: &str, become_: Option<&Become>) -> Result<Vec<u8>, ConnectionError>;
+    async fn get(&self, path: &str, become_: Option<&Become>) -> Result<Vec<u8>, ConnectionError> {
+        let mut req = ExecRequest::new(["cat", "--", path]);
+        req.become_ = become_.cloned();
+        let out = self.exec(req).await?;
+        if out.success() {
+            Ok(out.stdout)
+        } else {
+            Err(transfer_error(self.host(), path, &out))
+        }
+    }
     /// Close the connection (end of run).
     async fn close(&self) {}
 }
@@ -137,4 +157,12 @@ pub struct ConnectionSpec {
     pub private_key_file: Option<String>,
     pub known_hosts_file: Option<String>,
     pub connect_timeout: Option<Duration>,
+}
+
+fn transfer_error(host: &str, path: &str, out: &ExecOutput) -> ConnectionError {
+    ConnectionError::Transfer {
+        host: host.into(),
+        path: path.into(),
+        reason: out.stderr_str().trim().to_string(),
+    }
 }

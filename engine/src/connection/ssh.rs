@@ -13,7 +13,7 @@ mod session;
 
 pub use auth::PASSPHRASE_ENV;
 
-use super::{Become, Connection, ConnectionError, ConnectionSpec, ExecOutput, ExecRequest};
+use super::{Connection, ConnectionError, ConnectionSpec, ExecOutput, ExecRequest};
 use async_trait::async_trait;
 use exec::RunError;
 use russh::client::Handle;
@@ -236,42 +236,6 @@ impl Connection for SshConnection {
                 host: self.name.clone(),
                 reason,
             }),
-        }
-    }
-
-    async fn put(
-        &self,
-        path: &str,
-        content: &[u8],
-        become_: Option<&Become>,
-    ) -> Result<(), ConnectionError> {
-        let mut req = ExecRequest::new(["/bin/sh", "-c", "umask 077 && cat > \"$1\"", "sh", path]);
-        req.stdin = Some(content.to_vec());
-        req.become_ = become_.cloned();
-        let out = self.exec(req).await?;
-        if out.success() {
-            Ok(())
-        } else {
-            Err(ConnectionError::Transfer {
-                host: self.name.clone(),
-                path: path.into(),
-                reason: out.stderr_str().trim().to_string(),
-            })
-        }
-    }
-
-    async fn get(&self, path: &str, become_: Option<&Become>) -> Result<Vec<u8>, ConnectionError> {
-        let mut req = ExecRequest::new(["cat", "--", path]);
-        req.become_ = become_.cloned();
-        let out = self.exec(req).await?;
-        if out.success() {
-            Ok(out.stdout)
-        } else {
-            Err(ConnectionError::Transfer {
-                host: self.name.clone(),
-                path: path.into(),
-                reason: out.stderr_str().trim().to_string(),
-            })
         }
     }
 

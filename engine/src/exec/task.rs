@@ -40,6 +40,22 @@ fn fail(msg: impl Into<String>) -> ItemResult {
     r
 }
 
+/// `rc`, `stdout`, `stderr` and their `_lines` in a result, as Ansible's
+/// command module returns them (trailing newlines stripped).
+fn command_output(result: &mut Map<String, Value>, o: &crate::module::ExecOutput) {
+    result.insert("rc".into(), json!(o.status));
+    result.insert(
+        "stdout".into(),
+        json!(o.stdout_str().trim_end_matches(['\r', '\n'])),
+    );
+    result.insert(
+        "stderr".into(),
+        json!(o.stderr_str().trim_end_matches(['\r', '\n'])),
+    );
+    result.insert("stdout_lines".into(), lines(&o.stdout));
+    result.insert("stderr_lines".into(), lines(&o.stderr));
+}
+
 fn lines(b: &[u8]) -> Value {
     Value::Array(
         String::from_utf8_lossy(b)
@@ -463,33 +479,11 @@ impl Runtime {
                 for ch in &plan.changes {
                     for step in &ch.steps {
                         match run_step(c.as_ref(), &env, step).await {
-                            Ok(Some(o)) => {
-                                out.result.insert("rc".into(), json!(o.status));
-                                out.result.insert(
-                                    "stdout".into(),
-                                    json!(o.stdout_str().trim_end_matches('\n')),
-                                );
-                                out.result.insert(
-                                    "stderr".into(),
-                                    json!(o.stderr_str().trim_end_matches('\n')),
-                                );
-                                out.result.insert("stdout_lines".into(), lines(&o.stdout));
-                                out.result.insert("stderr_lines".into(), lines(&o.stderr));
-                            }
+                            Ok(Some(o)) => command_output(&mut out.result, &o),
                             Ok(None) => {}
                             Err(StepError::Failed { message, output }) => {
                                 if let Some(o) = output {
-                                    out.result.insert("rc".into(), json!(o.status));
-                                    out.result.insert(
-                                        "stdout".into(),
-                                        json!(o.stdout_str().trim_end_matches('\n')),
-                                    );
-                                    out.result.insert(
-                                        "stderr".into(),
-                                        json!(o.stderr_str().trim_end_matches('\n')),
-                                    );
-                                    out.result.insert("stdout_lines".into(), lines(&o.stdout));
-                                    out.result.insert("stderr_lines".into(), lines(&o.stderr));
+                                    command_output(&mut out.result, &o);
                                 }
                                 out.failed = true;
                                 out.msg = Some(message.clone());
