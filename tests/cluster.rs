@@ -98,6 +98,8 @@ const PLAY: &str = r#"
     - name: made once
       command: touch /srv/drover/stamp
       args: {creates: /srv/drover/stamp}
+    - name: an /etc/hosts entry (a bind mount in containers, written in place)
+      lineinfile: {path: /etc/hosts, line: "10.9.9.9 drover-test-entry"}
 "#;
 
 #[test]
@@ -111,7 +113,8 @@ fn playbook_over_ssh_as_root_lands_on_each_host_and_is_idempotent() {
     let r = recap(&o);
     for i in 1..=3 {
         let h = format!("dtr{i}");
-        assert_eq!(r[&h]["changed"], 4, "{}", text(&o));
+        assert_eq!(r[&h]["changed"], 5, "{}", text(&o));
+        assert!(docker_exec(&h, &["cat", "/etc/hosts"]).contains("10.9.9.9 drover-test-entry"));
         let content = docker_exec(&h, &["cat", "/srv/drover/host.txt"]);
         assert!(content.starts_with(&format!("{h} 10.")), "{h}: {content}");
         assert_eq!(

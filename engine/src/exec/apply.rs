@@ -111,7 +111,7 @@ pub(super) fn write_script(
         (None, Some(g)) => s.push_str(&format!("chgrp {} \"$tmp\"\n", quote(g))),
         (None, None) => {}
     }
-    s.push_str("sync -- \"$tmp\" 2>/dev/null || true\nmv -f -- \"$tmp\" \"$p\"\ntrap - EXIT\n");
+    s.push_str("sync -- \"$tmp\" 2>/dev/null || true\n# A bind-mounted file (a container's /etc/hosts) cannot be renamed over:\n# then, and only then, its content is replaced in place.\nif ! mv -f -- \"$tmp\" \"$p\" 2>\"$tmp.err\"; then\n  if grep -q 'busy' \"$tmp.err\" && cat -- \"$tmp\" > \"$p\"; then rm -f -- \"$tmp\" \"$tmp.err\"; else cat \"$tmp.err\" >&2; rm -f -- \"$tmp.err\"; exit 1; fi\nfi\nrm -f -- \"$tmp.err\"\ntrap - EXIT\n");
     Ok(s)
 }
 
