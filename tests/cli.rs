@@ -351,3 +351,33 @@ fn facts_set_fact_register_loop_and_when() {
     assert_eq!(r["changed"], 1, "{}", text(&o));
     assert_eq!(r["skipped"], 1, "{}", text(&o));
 }
+
+#[test]
+fn ctrl_c_finishes_running_steps_skips_the_rest_and_prints_the_recap() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = format!("out={}", dir.path().display());
+    let child = Command::new(env!("CARGO_BIN_EXE_drover"))
+        .args(["run", "tests/semantics/interrupt.yml", "-e", &ev])
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let k = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(k.success());
+    let o = child.wait_with_output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(99), "{t}");
+    assert!(
+        t.contains("changed: [localhost] long"),
+        "the running step must finish: {t}"
+    );
+    assert!(t.contains("after the interrupt => interrupted"), "{t}");
+    assert!(t.contains("PLAY RECAP"), "{t}");
+    assert!(!dir.path().join("after").exists());
+}

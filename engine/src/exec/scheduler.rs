@@ -497,6 +497,9 @@ impl Runtime {
             } => {
                 let t = &self.prepared.playbook.plays[play].tasks[task];
                 if self.cancel.load(Ordering::SeqCst) {
+                    if t.module == "meta" {
+                        return Outcome::Skipped;
+                    }
                     self.emit_simple(
                         play,
                         &t.name,
