@@ -381,3 +381,82 @@ fn ctrl_c_finishes_running_steps_skips_the_rest_and_prints_the_recap() {
     assert!(t.contains("PLAY RECAP"), "{t}");
     assert!(!dir.path().join("after").exists());
 }
+
+fn events(o: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn roles_defaults_params_templates_and_handlers() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = format!("out={}", dir.path().display());
+    let o = drover(&[
+        "run",
+        "tests/semantics/roles.yml",
+        "-i",
+        "tests/semantics/local3.ini",
+        "-e",
+        &ev,
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    for h in ["h1", "h2", "h3"] {
+        let c = std::fs::read_to_string(dir.path().join(format!("{h}.conf"))).unwrap();
+        assert_eq!(c, "listen 9090\nsay hello\n");
+        assert!(dir.path().join(format!("{h}.handled")).exists());
+    }
+}
+
+#[test]
+fn serial_batches_finish_before_the_next_starts() {
+    let o = drover(&[
+        "run",
+        "tests/semantics/serial.yml",
+        "-i",
+        "tests/semantics/local3.ini",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let ev = events(&o);
+    let pos = |kind: &str, host: &str, task: &str| {
+        ev.iter()
+            .position(|e| e["event"] == kind && e["host"] == host && e["task"] == task)
+            .unwrap()
+    };
+    assert!(
+        pos("task_done", "h1", "two") < pos("task_start", "h2", "one"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        pos("task_done", "h2", "two") < pos("task_start", "h3", "one"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn any_errors_fatal_stops_the_play_for_every_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = format!("out={}", dir.path().display());
+    let o = drover(&[
+        "run",
+        "tests/semantics/fatal.yml",
+        "-i",
+        "tests/semantics/local3.ini",
+        "-e",
+        &ev,
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    for h in ["h1", "h2", "h3"] {
+        assert!(
+            !dir.path().join(format!("{h}.reached")).exists(),
+            "{h} went on: {}",
+            text(&o)
+        );
+    }
+}
