@@ -236,6 +236,7 @@ fn run(cli: Cli) -> Result<i32, InputError> {
                 check,
                 diff,
                 forks,
+                verbosity: verbose,
                 ..Default::default()
             };
             opts.ssh.host_key_checking = match host_key_checking.as_str() {

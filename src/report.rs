@@ -70,12 +70,6 @@ impl Cli {
             (Status::Skipped, _, _) => ("skipping", Style::new().cyan()),
             (Status::Unreachable, _, _) => ("unreachable", Style::new().red().bold()),
         };
-        if r.status == Status::Skipped
-            && self.verbose == 0
-            && r.msg.as_deref() == Some("conditional result was false")
-        {
-            // Skips by `when` are shown with -v, as Ansible's default callback hides little but says less.
-        }
         let mut s = format!("{}: [{}] {}", self.paint(style, word), r.host, r.task);
         if let Some(m) = &r.msg {
             if matches!(
@@ -170,10 +164,12 @@ impl Reporter for Cli {
                 if let Some(b) = &self.bar {
                     b.inc(1);
                 }
-                if r.status == Status::Skipped
-                    && self.verbose == 0
-                    && r.msg.as_deref() == Some("conditional result was false")
-                {
+                // Skips by `when` or by `verbosity` are shown with -v.
+                let quiet = matches!(
+                    r.msg.as_deref(),
+                    Some("conditional result was false" | "verbosity threshold not met")
+                );
+                if r.status == Status::Skipped && self.verbose == 0 && quiet {
                     return;
                 }
                 self.task_line(r);

@@ -38,6 +38,8 @@ pub struct RunOptions {
     pub tags: Vec<String>,
     pub skip_tags: Vec<String>,
     pub ssh: SshOptions,
+    /// `-v` count; `debug` tasks with a higher `verbosity` are skipped.
+    pub verbosity: u8,
 }
 
 impl Default for RunOptions {
@@ -51,6 +53,7 @@ impl Default for RunOptions {
             tags: vec![],
             skip_tags: vec![],
             ssh: SshOptions::default(),
+            verbosity: 0,
         }
     }
 }

@@ -356,6 +356,19 @@ impl Runtime {
             }
             Err(e) => return fail(e),
         }
+        if task.module == "debug" {
+            let v = task.args.get("verbosity").and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            });
+            if v.is_some_and(|v| v > u64::from(self.prepared.options.verbosity)) {
+                return ItemResult {
+                    skipped: true,
+                    msg: Some("verbosity threshold not met".into()),
+                    ..Default::default()
+                };
+            }
+        }
         let Some(module) = self.prepared.registry.get(&task.module).cloned() else {
             return fail(format!("unknown module `{}`", task.module));
         };
