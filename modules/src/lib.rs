@@ -4,10 +4,13 @@
 
 use drover_engine::module::Registry;
 
+mod acct_common;
 pub mod assert;
+pub mod authorized_key;
 pub mod blockinfile;
 pub mod command;
 pub mod copy;
+pub mod cron;
 pub mod debug;
 pub mod fail;
 pub mod file;
@@ -16,12 +19,14 @@ mod fs_content;
 mod fs_copy;
 mod fs_links;
 mod fs_recurse;
+pub mod group;
 pub mod ini_file;
 pub mod lineinfile;
 pub mod pause;
 pub mod set_fact;
 pub mod stat;
 pub mod template;
+pub mod user;
 
 /// All built-in modules.
 pub fn registry() -> Registry {
@@ -39,5 +44,9 @@ pub fn registry() -> Registry {
     fail::register(&mut r);
     pause::register(&mut r);
     stat::register(&mut r);
+    group::register(&mut r);
+    user::register(&mut r);
+    authorized_key::register(&mut r);
+    cron::register(&mut r);
     r
 }
