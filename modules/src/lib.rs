@@ -22,7 +22,9 @@ mod fs_recurse;
 pub mod group;
 pub mod ini_file;
 pub mod lineinfile;
+pub mod package;
 pub mod pause;
+pub mod service;
 pub mod set_fact;
 pub mod stat;
 pub mod template;
@@ -48,5 +50,7 @@ pub fn registry() -> Registry {
     user::register(&mut r);
     authorized_key::register(&mut r);
     cron::register(&mut r);
+    package::register(&mut r);
+    service::register(&mut r);
     r
 }

@@ -1,0 +1,198 @@
+//! Cluster tests of the system modules (`package`/`apt`, `service`) on real
+//! hosts over SSH (`tests/hosts/cluster.sh`, cluster `dtp`), installing from
+//! the local apt repository the cluster script serves. Results are checked
+//! with `docker exec` (dpkg, a TCP connect to memcached). Needs Docker and
+//! root; fails (never skips) without them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const HOSTS: [&str; 2] = ["dtp1", "dtp2"];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn sh(cmd: &str, args: &[&str]) -> Output {
+    Command::new(cmd)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e} (the cluster tests need Docker)"))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn cluster(name: &str, n: usize) -> PathBuf {
+    let _ = sh("bash", &["tests/hosts/cluster.sh", "down", "--name", name]);
+    let o = sh(
+        "bash",
+        &[
+            "tests/hosts/cluster.sh",
+            "up",
+            &n.to_string(),
+            "--name",
+            name,
+        ],
+    );
+    assert!(o.status.success(), "cluster.sh up failed: {}", text(&o));
+    root().join("tests/hosts/.state").join(name)
+}
+
+fn drover(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_drover"))
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn docker_exec(c: &str, cmd: &[&str]) -> Output {
+    let mut a = vec!["exec", c];
+    a.extend(cmd);
+    sh("docker", &a)
+}
+
+fn recap(o: &Output) -> serde_json::Value {
+    let out = String::from_utf8_lossy(&o.stdout);
+    let last = out
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("{\"recap\""))
+        .unwrap_or_else(|| panic!("no recap in {}", text(o)));
+    serde_json::from_str::<serde_json::Value>(last).unwrap()["recap"].clone()
+}
+
+fn play(dir: &Path, name: &str, tasks: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, format!("- hosts: testhosts\n  tasks:\n{tasks}")).unwrap();
+    p.display().to_string()
+}
+
+/// Run a playbook; assert its exit code and every host's `changed` count.
+fn run(pb: &str, inv: &str, extra: &[&str], code: i32, changed: u64) -> Output {
+    let mut a = vec!["run", pb, "-i", inv, "--json"];
+    a.extend(extra);
+    let o = drover(&a);
+    assert_eq!(o.status.code(), Some(code), "{}", text(&o));
+    let r = recap(&o);
+    for h in HOSTS {
+        assert_eq!(r[h]["changed"], changed, "{h}: {}", text(&o));
+    }
+    o
+}
+
+fn installed(h: &str, pkg: &str) -> bool {
+    text(&docker_exec(h, &["dpkg", "-s", pkg])).contains("Status: install ok installed")
+}
+
+fn port_answers(h: &str) -> bool {
+    docker_exec(h, &["bash", "-c", "echo > /dev/tcp/127.0.0.1/11211"])
+        .status
+        .success()
+}
+
+#[test]
+fn apt_and_service_on_real_hosts() {
+    let st = cluster("dtp", 2);
+    let inv = st.join("inventory.ini").display().to_string();
+    let dir = tempfile::tempdir().unwrap();
+
+    // The hosts start without package lists.
+    let cache = play(dir.path(), "cache.yml", "    - apt: {update_cache: yes}\n");
+    run(&cache, &inv, &[], 0, 1);
+
+    // Check mode predicts the install (with versions) and touches nothing.
+    let install = play(
+        dir.path(),
+        "install.yml",
+        "    - apt: {name: memcached, state: present}\n",
+    );
+    let before: Vec<_> = HOSTS
+        .iter()
+        .map(|h| text(&docker_exec(h, &["dpkg", "-l"])))
+        .collect();
+    let o = run(&install, &inv, &["--check", "-v"], 0, 1);
+    let out = text(&o);
+    assert!(
+        out.contains("install ") && out.contains("memcached ("),
+        "{out}"
+    );
+    for (h, b) in HOSTS.iter().zip(&before) {
+        assert_eq!(
+            &text(&docker_exec(h, &["dpkg", "-l"])),
+            b,
+            "{h}: dpkg changed"
+        );
+        assert!(!installed(h, "memcached"));
+    }
+
+    // The real run installs it; the second changes nothing.
+    run(&install, &inv, &[], 0, 1);
+    for h in HOSTS {
+        assert!(installed(h, "memcached"), "{h}");
+    }
+    run(&install, &inv, &[], 0, 0);
+
+    // Service: started answers on 11211, stopped refuses; both idempotent.
+    let started = play(
+        dir.path(),
+        "started.yml",
+        "    - service: {name: memcached, state: started}\n",
+    );
+    let stopped = play(
+        dir.path(),
+        "stopped.yml",
+        "    - service: {name: memcached, state: stopped}\n",
+    );
+    // The package's postinst started it (the hosts' policy-rc.d allows it).
+    run(&started, &inv, &[], 0, 0);
+    run(&stopped, &inv, &[], 0, 1);
+    for h in HOSTS {
+        assert!(!port_answers(h), "{h}: memcached still answers");
+    }
+    run(&stopped, &inv, &[], 0, 0);
+    run(&started, &inv, &[], 0, 1);
+    for h in HOSTS {
+        assert!(port_answers(h), "{h}: memcached does not answer");
+    }
+
+    // An unknown package fails on its host only; the other host goes on.
+    let unknown = play(
+        dir.path(),
+        "unknown.yml",
+        "    - apt: {name: nosuchpkg-drover}\n      when: (eq inventory_hostname \"dtp1\")\n    - command: touch /tmp/went-on\n",
+    );
+    let o = drover(&["run", &unknown, "-i", &inv, "--json"]);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("nosuchpkg-drover"), "{}", text(&o));
+    let r = recap(&o);
+    assert_eq!(r["dtp1"]["failed"], 1, "{}", text(&o));
+    assert_eq!(r["dtp2"]["failed"], 0, "{}", text(&o));
+    assert!(!docker_exec("dtp1", &["test", "-e", "/tmp/went-on"])
+        .status
+        .success());
+    assert!(docker_exec("dtp2", &["test", "-e", "/tmp/went-on"])
+        .status
+        .success());
+
+    // Removal.
+    let absent = play(
+        dir.path(),
+        "absent.yml",
+        "    - apt: {name: memcached, state: absent}\n",
+    );
+    run(&absent, &inv, &[], 0, 1);
+    for h in HOSTS {
+        assert!(!installed(h, "memcached"), "{h}");
+    }
+    run(&absent, &inv, &[], 0, 0);
+    let _ = sh("bash", &["tests/hosts/cluster.sh", "down", "--name", "dtp"]);
+}
