@@ -129,8 +129,9 @@ up() {
     [ "$use_repo" = 1 ] && "$HOSTS_DIR/apt-repo.sh" build
     local internal=--internal
     [ "$use_repo" = 1 ] || internal=
-    # Serialise subnet choice and network creation between parallel `up`s.
-    exec 8>"$STATE_DIR/subnet.lock"
+    # Serialise subnet choice and network creation between parallel `up`s,
+    # also across checkouts (worktrees) sharing this machine's docker.
+    exec 8>"${DROVER_SUBNET_LOCK:-/tmp/drover-subnet.lock}"
     flock 8
     subnet=$(pick_subnet)
     base=${subnet%.0/24}
