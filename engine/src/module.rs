@@ -106,6 +106,11 @@ pub trait TaskContext: Send + Sync {
     fn find_file(&self, kind: &str, name: &str) -> Result<PathBuf, ModuleError>;
     /// Name of the host the task runs for.
     fn host(&self) -> &str;
+    /// Folder of the playbook, for controller paths given relative (fetch's
+    /// `dest`, as Ansible's `path_dwim`); None when unknown.
+    fn playbook_dir(&self) -> Option<PathBuf> {
+        None
+    }
 }
 
 /// A module: a name, its parameters, and a way to build an action.
@@ -137,6 +142,17 @@ pub trait Action: Send + Sync {
     }
     /// Pure: from observations to a plan. Must not perform I/O.
     fn plan(&self, observed: &[Observed]) -> Result<Plan, ModuleError>;
+    /// Called once after the plan's steps ran (never in check mode) with the
+    /// outputs of its capturing `Step::Exec`s, in order: a module whose
+    /// result comes from a step (uri's status of a POST, get_url's checksum)
+    /// reads it here, may edit the result and may fail the task. Pure.
+    fn after_apply(
+        &self,
+        _captured: &[ExecOutput],
+        _result: &mut Map<String, Value>,
+    ) -> Result<(), ModuleError> {
+        Ok(())
+    }
 }
 
 /// A read-only observation on the host.
@@ -296,6 +312,10 @@ pub enum Step {
     },
     /// Wait on the controller (pause module).
     Sleep(Duration),
+    /// Copy a file from the host (`src`, read with the connection's `get`,
+    /// through `become`) to the controller (`dest`): parent folders are
+    /// created, the write is atomic (temp file + rename). The fetch module.
+    Fetch { src: String, dest: PathBuf },
 }
 
 impl Step {

@@ -5,6 +5,7 @@
 use drover_engine::module::Registry;
 
 mod acct_common;
+pub mod archive;
 pub mod assert;
 pub mod authorized_key;
 pub mod blockinfile;
@@ -13,22 +14,31 @@ pub mod copy;
 pub mod cron;
 pub mod debug;
 pub mod fail;
+pub mod fetch;
 pub mod file;
 mod fs_attrs;
 mod fs_content;
 mod fs_copy;
 mod fs_links;
 mod fs_recurse;
+pub mod get_url;
 pub mod group;
 pub mod ini_file;
+pub mod known_hosts;
 pub mod lineinfile;
+pub mod mount;
 pub mod package;
 pub mod pause;
 pub mod service;
 pub mod set_fact;
+pub mod slurp;
 pub mod stat;
+mod sys_common;
 pub mod template;
+pub mod unarchive;
+pub mod uri;
 pub mod user;
+pub mod wait_for;
 
 /// All built-in modules.
 pub fn registry() -> Registry {
@@ -52,5 +62,14 @@ pub fn registry() -> Registry {
     cron::register(&mut r);
     package::register(&mut r);
     service::register(&mut r);
+    archive::register(&mut r);
+    fetch::register(&mut r);
+    get_url::register(&mut r);
+    known_hosts::register(&mut r);
+    mount::register(&mut r);
+    slurp::register(&mut r);
+    unarchive::register(&mut r);
+    uri::register(&mut r);
+    wait_for::register(&mut r);
     r
 }

@@ -182,6 +182,7 @@ pub fn render_step(s: &Step) -> String {
             out
         }
         Step::Sleep(d) => format!("sleep: {}s", d.as_secs_f64()),
+        Step::Fetch { src, dest } => format!("fetch: {src} -> {}", dest.display()),
     }
 }
 

@@ -194,7 +194,44 @@ pub(super) async fn run_step(
             tokio::time::sleep(*d).await;
             Ok(None)
         }
+        Step::Fetch { src, dest } => {
+            let bytes = conn.get(src, env.become_).await?;
+            write_local(dest, &bytes).map_err(|e| StepError::Failed {
+                message: format!(
+                    "fetch: writing {} on the controller failed: {e}",
+                    dest.display()
+                ),
+                output: None,
+            })?;
+            Ok(None)
+        }
     }
+}
+
+/// Atomically write a controller-side file (fetch): temp file in the same
+/// folder, fsync, rename.
+fn write_local(dest: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.drover-{:016x}", rand::random::<u64>()));
+    let res = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, dest)
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
 }
 
 #[cfg(test)]

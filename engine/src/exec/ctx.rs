@@ -71,4 +71,7 @@ impl TaskContext for Ctx {
     fn host(&self) -> &str {
         &self.host
     }
+    fn playbook_dir(&self) -> Option<PathBuf> {
+        Some(self.playbook_dir.clone())
+    }
 }

@@ -489,10 +489,14 @@ impl Runtime {
                     return fail("a controller-only module planned host changes");
                 };
                 let t0 = Instant::now();
+                let mut captured = Vec::new();
                 for ch in &plan.changes {
                     for step in &ch.steps {
                         match run_step(c.as_ref(), &env, step).await {
-                            Ok(Some(o)) => command_output(&mut out.result, &o),
+                            Ok(Some(o)) => {
+                                command_output(&mut out.result, &o);
+                                captured.push(o);
+                            }
                             Ok(None) => {}
                             Err(StepError::Failed { message, output }) => {
                                 if let Some(o) = output {
@@ -510,6 +514,19 @@ impl Runtime {
                     }
                     if out.failed {
                         break;
+                    }
+                }
+                if !out.failed {
+                    if let Err(e) = action.after_apply(&captured, &mut out.result) {
+                        let message = match e {
+                            ModuleError::Failed(m) => m,
+                            e => e.to_string(),
+                        };
+                        out.failed = true;
+                        out.msg = Some(message.clone());
+                        out.result.insert("msg".into(), json!(message));
+                    } else if let Some(m) = out.result.get("msg").and_then(Value::as_str) {
+                        out.msg = Some(m.to_string());
                     }
                 }
                 out.result
