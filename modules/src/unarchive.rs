@@ -7,7 +7,7 @@
 //! stat'ed under `dest` (kind and size); a remote one is checked with GNU
 //! `tar --compare`. Only a difference plans the unpacking.
 
-use crate::sys_common::{bad, exec_at, exec_step, stat_at};
+use crate::sys_common::{bad, exec_at, exec_step, sh, stat_at};
 use drover_engine::args::{get_bool, get_str, req_str};
 use drover_engine::module::{
     Action, Args, Change, FileKind, Kind, Module, ModuleError, Observed, Param, Plan, Probe,
@@ -171,15 +171,13 @@ impl Action for UnarchiveAction {
                     path: src.clone(),
                     follow: true,
                 });
+                // A missing dest (check mode: created by an earlier task) differs.
                 p.push(Probe::Exec {
-                    argv: vec![
-                        "tar".into(),
-                        "--compare".into(),
-                        "-f".into(),
-                        src.clone(),
-                        "-C".into(),
-                        self.dest.clone(),
-                    ],
+                    argv: sh(
+                        "[ -d \"$2\" ] || { echo \"$2 is missing\"; exit 1; }; exec tar --compare -f \"$1\" -C \"$2\"",
+                        "drover-unarchive",
+                        &[src.clone(), self.dest.clone()],
+                    ),
                 });
             }
             Source::Local { members, .. } if members.len() <= MAX_MEMBERS => {

@@ -156,6 +156,7 @@ up() {
         docker run -d --init --name "$name" --hostname "$name" \
             --network "$net" --ip "$ip" \
             --cap-add NET_ADMIN --cap-add NET_RAW --cap-add SYS_PTRACE \
+            --cap-add SYS_ADMIN \
             --sysctl net.ipv4.ip_forward=1 \
             --label "drover.cluster=$prefix" --label drover.role=host \
             -v "$seed:/etc/drover-seed:ro" "$image" >/dev/null
