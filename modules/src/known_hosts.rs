@@ -82,7 +82,7 @@ impl Module for KnownHostsModule {
                         "must be one line `HOST KEYTYPE BASE64` (as ssh-keyscan prints)",
                     ));
                 }
-                if !hosts_of(f[0]).iter().any(|h| *h == name) {
+                if !hosts_of(f[0]).contains(&name) {
                     return Err(bad(
                         "key",
                         &k,

@@ -276,3 +276,87 @@ impl Action for UnarchiveAction {
         Ok(plan)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drover_engine::module::FileStat;
+
+    fn tgz() -> Vec<u8> {
+        let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::default(),
+        ));
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_size(0);
+        h.set_mode(0o755);
+        b.append_data(&mut h, "app/", &[][..]).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(6);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "app/VERSION", &b"1.2.3\n"[..])
+            .unwrap();
+        b.into_inner().unwrap().finish().unwrap()
+    }
+
+    fn st(kind: FileKind, size: u64) -> Observed {
+        Observed::Stat(Some(FileStat {
+            kind,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            owner: "root".into(),
+            group: "root".into(),
+            size,
+            link_target: None,
+            inode: 1,
+            dev: 1,
+            nlink: 1,
+        }))
+    }
+
+    #[test]
+    fn controller_archive_is_compared_member_by_member() {
+        let bytes = tgz();
+        let members = list_members(&bytes, true).unwrap();
+        let names: Vec<&str> = members.iter().map(|m| m.path.as_str()).collect();
+        assert_eq!(names, ["app", "app/VERSION"]);
+        let a = UnarchiveAction {
+            src: "app.tgz".into(),
+            dest: "/opt/x".into(),
+            creates: None,
+            source: Source::Local {
+                bytes: Arc::new(bytes),
+                gz: true,
+                members,
+            },
+        };
+        let probes = a.probes();
+        assert_eq!(probes.len(), 4);
+        assert_eq!(
+            probes[3],
+            Probe::Stat {
+                path: "/opt/x/app/VERSION".into(),
+                follow: false
+            }
+        );
+        let dir = st(FileKind::Directory, 4096);
+        // Unpacked already: same kinds and sizes.
+        let same = [dir.clone(), dir.clone(), dir.clone(), st(FileKind::File, 6)];
+        assert!(!a.plan(&same).unwrap().is_change());
+        // A file of another size is unpacked again, streamed on stdin.
+        let other = [dir.clone(), dir.clone(), dir.clone(), st(FileKind::File, 9)];
+        let plan = a.plan(&other).unwrap();
+        match &plan.changes[0].steps[0] {
+            drover_engine::module::Step::Exec { argv, stdin, .. } => {
+                assert_eq!(argv.join(" "), "tar -x -z -f - -C /opt/x");
+                assert!(stdin.as_ref().is_some_and(|s| s.starts_with(&[0x1f, 0x8b])));
+            }
+            s => panic!("{s:?}"),
+        }
+        // A missing member too.
+        let missing = [dir.clone(), dir.clone(), dir, Observed::Stat(None)];
+        assert!(a.plan(&missing).unwrap().is_change());
+    }
+}

@@ -212,7 +212,8 @@ impl UriAction {
         // The last response's headers (after redirects).
         let last = headers
             .split("\r\n\r\n")
-            .filter(|b| b.trim_start().starts_with("HTTP/"))
+            .map(str::trim_start)
+            .filter(|b| b.starts_with("HTTP/"))
             .last()
             .unwrap_or("");
         let mut reason = String::new();
