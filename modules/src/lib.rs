@@ -14,11 +14,13 @@ pub mod cron;
 pub mod debug;
 pub mod fail;
 pub mod file;
+pub mod firewall;
 mod fs_attrs;
 mod fs_content;
 mod fs_copy;
 mod fs_links;
 mod fs_recurse;
+mod fw_nft;
 pub mod group;
 pub mod ini_file;
 pub mod lineinfile;
@@ -52,5 +54,6 @@ pub fn registry() -> Registry {
     cron::register(&mut r);
     package::register(&mut r);
     service::register(&mut r);
+    firewall::register(&mut r);
     r
 }
