@@ -181,9 +181,11 @@ fn firewall(dir: &Path, inv: &str, addr: &dyn Fn(&str) -> String) {
     assert!(connects("dtn2", "dtn1", 11211), "allowed host refused");
     assert!(!connects("dtn3", "dtn1", 11211), "outside host got through");
     assert!(connects("dtn3", "dtn1", 8080), "open port closed");
-    assert!(dx("dtn1", &["bash", "-c", "echo > /dev/tcp/127.0.0.1/11211"])
-        .status
-        .success());
+    assert!(
+        dx("dtn1", &["bash", "-c", "echo > /dev/tcp/127.0.0.1/11211"])
+            .status
+            .success()
+    );
     let after = ruleset("dtn1");
     assert!(after.contains("table inet mine") && after.contains("tcp dport 9999 drop"));
     assert!(after.contains("table ip nat"), "docker's table is gone");
@@ -274,6 +276,124 @@ fn firewall(dir: &Path, inv: &str, addr: &dyn Fn(&str) -> String) {
     );
 }
 
+fn tree(h: &str, dir: &str) -> String {
+    dsh(
+        h,
+        &format!("cd {dir} && find . -type f | sort | xargs -r sha256sum"),
+    )
+}
+
+fn synchronize(dir: &Path, inv: &str, addr: &dyn Fn(&str) -> String) {
+    let src = dir.join("site");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("index.html"), "<h1>drover</h1>\n").unwrap();
+    std::fs::write(src.join("sub/app.js"), "let x = 1;\n").unwrap();
+    let push = play(
+        dir,
+        "push.yml",
+        "dtn1:dtn2",
+        &format!(
+            "    - synchronize: {{src: \"{}/\", dest: /srv/site/, delete: yes}}\n",
+            src.display()
+        ),
+    );
+    // Check lists exactly the files and creates nothing.
+    let o = run(&push, inv, &["--check"], 0, &[("dtn1", 1), ("dtn2", 1)]);
+    let c = changes(&o);
+    for f in ["create file index.html", "create file sub/app.js"] {
+        assert_eq!(
+            c.iter().filter(|x| x.starts_with(f)).count(),
+            2,
+            "{f}: {c:?}"
+        );
+    }
+    assert!(!dx("dtn1", &["test", "-e", "/srv/site"]).status.success());
+    run(&push, inv, &[], 0, &[("dtn1", 1), ("dtn2", 1)]);
+    let local = String::from_utf8_lossy(
+        &Command::new("sh")
+            .args(["-c", "find . -type f | sort | xargs -r sha256sum"])
+            .current_dir(&src)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(local.contains("index.html"), "{local}");
+    for h in ["dtn1", "dtn2"] {
+        assert_eq!(tree(h, "/srv/site"), local, "{h}");
+    }
+    run(&push, inv, &[], 0, &[("dtn1", 0), ("dtn2", 0)]);
+
+    // delete: an extra file on the host is listed by --check, kept by it,
+    // and removed by the real run; a changed local file is updated.
+    dsh("dtn1", "echo stray > /srv/site/extra.txt");
+    std::fs::write(src.join("index.html"), "<h1>drover 2</h1>\n").unwrap();
+    let o = run(&push, inv, &["--check"], 0, &[("dtn1", 1), ("dtn2", 1)]);
+    let c = changes(&o);
+    assert!(c.contains(&"delete extra.txt".to_string()), "{c:?}");
+    assert!(
+        c.iter().any(|x| x.starts_with("update file index.html")),
+        "{c:?}"
+    );
+    assert!(dx("dtn1", &["test", "-e", "/srv/site/extra.txt"])
+        .status
+        .success());
+    run(&push, inv, &[], 0, &[("dtn1", 1), ("dtn2", 1)]);
+    assert!(!dx("dtn1", &["test", "-e", "/srv/site/extra.txt"])
+        .status
+        .success());
+    assert!(dsh("dtn2", "cat /srv/site/index.html").contains("drover 2"));
+    run(&push, inv, &[], 0, &[("dtn1", 0), ("dtn2", 0)]);
+
+    // Between hosts: an rsync daemon on dtn2 (module [www], only dtn3
+    // allowed), pulled by dtn3; written and started by drover itself.
+    let daemon = play(
+        dir,
+        "daemon.yml",
+        "dtn2",
+        &format!(
+            "    - copy:\n        dest: /etc/rsyncd.conf\n        content: \"[www]\\n  path = /srv/site\\n  read only = yes\\n  uid = root\\n  gid = root\\n  use chroot = yes\\n  hosts allow = {}\\n\"\n    - command: rsync --daemon\n",
+            addr("dtn3")
+        ),
+    );
+    run(&daemon, inv, &[], 0, &[("dtn2", 2)]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let pull = play(
+        dir,
+        "pull.yml",
+        "dtn3:dtn1",
+        "    - synchronize: {src_host: dtn2, src: www/, dest: /srv/mirror/, delete: yes}\n",
+    );
+    let o = drover(&["run", &pull, "-i", inv, "--json", "--check"]);
+    let r = recap(&o);
+    assert_eq!(r["dtn3"]["changed"], 1, "{}", text(&o));
+    assert_eq!(r["dtn1"]["failed"], 1, "dtn1 is not allowed: {}", text(&o));
+    assert!(text(&o).contains("access denied"), "{}", text(&o));
+    assert!(!dx("dtn3", &["test", "-e", "/srv/mirror"]).status.success());
+    let pull = play(
+        dir,
+        "pull.yml",
+        "dtn3",
+        "    - synchronize: {src_host: dtn2, src: www/, dest: /srv/mirror/, delete: yes}\n",
+    );
+    run(&pull, inv, &[], 0, &[("dtn3", 1)]);
+    assert_eq!(tree("dtn3", "/srv/mirror"), tree("dtn2", "/srv/site"));
+    run(&pull, inv, &[], 0, &[("dtn3", 0)]);
+    dsh(
+        "dtn2",
+        "echo new > /srv/site/new.txt && rm /srv/site/sub/app.js",
+    );
+    let o = run(&pull, inv, &[], 0, &[("dtn3", 1)]);
+    let c = changes(&o);
+    assert!(c.contains(&"delete sub/app.js".to_string()), "{c:?}");
+    assert!(
+        c.iter().any(|x| x.starts_with("create file new.txt")),
+        "{c:?}"
+    );
+    assert_eq!(tree("dtn3", "/srv/mirror"), tree("dtn2", "/srv/site"));
+    run(&pull, inv, &[], 0, &[("dtn3", 0)]);
+}
+
 #[test]
 fn firewall_and_synchronize_on_real_hosts() {
     let st = cluster("dtn", 3);
@@ -296,5 +416,6 @@ fn firewall_and_synchronize_on_real_hosts() {
     );
     run(&pkgs, &inv, &[], 0, &[]);
     firewall(dir.path(), &inv, &addr);
+    synchronize(dir.path(), &inv, &addr);
     let _ = sh("bash", &["tests/hosts/cluster.sh", "down", "--name", "dtn"]);
 }

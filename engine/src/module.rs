@@ -137,6 +137,12 @@ pub trait Action: Send + Sync {
     }
     /// Pure: from observations to a plan. Must not perform I/O.
     fn plan(&self, observed: &[Observed]) -> Result<Plan, ModuleError>;
+    /// True when the probes and steps run on the controller (local
+    /// connection, no become) instead of on the task's host: `synchronize`
+    /// runs the controller's `rsync` that talks to the host over ssh.
+    fn on_controller(&self) -> bool {
+        false
+    }
 }
 
 /// A read-only observation on the host.

@@ -29,6 +29,7 @@ pub mod pause;
 pub mod service;
 pub mod set_fact;
 pub mod stat;
+pub mod synchronize;
 pub mod template;
 pub mod user;
 
@@ -55,5 +56,6 @@ pub fn registry() -> Registry {
     package::register(&mut r);
     service::register(&mut r);
     firewall::register(&mut r);
+    synchronize::register(&mut r);
     r
 }
