@@ -24,13 +24,18 @@ if [ ! -x /usr/sbin/sshd ] || ! command -v ssh-keygen >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null
 fi
 
+if ! command -v rsync >/dev/null; then
+  echo "== installing rsync (the synchronize module runs the controller's rsync)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsync >/dev/null
+fi
+
 if ! command -v docker >/dev/null || ! docker info >/dev/null 2>&1; then
   echo "ERROR: the cluster tests (tests/cluster.rs) need a running Docker engine and root; see tests/README.md" >&2
   exit 1
 fi
 
 teardown() {
-  for c in dtr dts dtk dtf dtu dtp dtm; do bash tests/hosts/cluster.sh down --name "$c" >/dev/null 2>&1 || true; done
+  for c in dtr dts dtk dtf dtu dtp dtm dtn dtv dtq dtg dtz dtb dtw dta; do bash tests/hosts/cluster.sh down --name "$c" >/dev/null 2>&1 || true; done
 }
 trap teardown EXIT
 

@@ -153,6 +153,12 @@ pub trait Action: Send + Sync {
     ) -> Result<(), ModuleError> {
         Ok(())
     }
+    /// True when the probes and steps run on the controller (local
+    /// connection, no become) instead of on the task's host: `synchronize`
+    /// runs the controller's `rsync` that talks to the host over ssh.
+    fn on_controller(&self) -> bool {
+        false
+    }
 }
 
 /// A read-only observation on the host.

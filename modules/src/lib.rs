@@ -16,12 +16,14 @@ pub mod debug;
 pub mod fail;
 pub mod fetch;
 pub mod file;
+pub mod firewall;
 mod fs_attrs;
 mod fs_content;
 mod fs_copy;
 mod fs_links;
 mod fs_recurse;
 pub mod get_url;
+mod fw_nft;
 pub mod group;
 pub mod ini_file;
 pub mod known_hosts;
@@ -34,6 +36,7 @@ pub mod set_fact;
 pub mod slurp;
 pub mod stat;
 mod sys_common;
+pub mod synchronize;
 pub mod template;
 pub mod unarchive;
 pub mod uri;
@@ -71,5 +74,7 @@ pub fn registry() -> Registry {
     unarchive::register(&mut r);
     uri::register(&mut r);
     wait_for::register(&mut r);
+    firewall::register(&mut r);
+    synchronize::register(&mut r);
     r
 }

@@ -394,6 +394,11 @@ impl Runtime {
         };
         let conn = if module.controller_only() {
             None
+        } else if action.on_controller() {
+            Some(
+                std::sync::Arc::new(crate::connection::local::LocalConnection::new("localhost"))
+                    as std::sync::Arc<dyn crate::connection::Connection>,
+            )
         } else {
             let target = match &task.delegate_to {
                 Some(d) => match tpl.render(d, &vars_v) {
@@ -411,7 +416,9 @@ impl Runtime {
                 }
             }
         };
-        let become_ = self.become_for(play, task, &vars);
+        let become_ = self
+            .become_for(play, task, &vars)
+            .filter(|_| !action.on_controller());
         let mut env_map = BTreeMap::new();
         if let Ok(Value::Object(m)) =
             tpl.render_value(&Value::Object(task.environment.clone()), &vars_v)
