@@ -19,13 +19,21 @@ mod fs_content;
 mod fs_copy;
 mod fs_links;
 mod fs_recurse;
+pub mod galera_status;
 pub mod group;
 pub mod ini_file;
 pub mod lineinfile;
+pub mod mysql_db;
+mod mysql_priv;
+pub mod mysql_query;
+pub mod mysql_table;
+pub mod mysql_user;
+pub mod mysql_variables;
 pub mod package;
 pub mod pause;
 pub mod service;
 pub mod set_fact;
+mod sql_common;
 pub mod stat;
 pub mod template;
 pub mod user;
@@ -52,5 +60,11 @@ pub fn registry() -> Registry {
     cron::register(&mut r);
     package::register(&mut r);
     service::register(&mut r);
+    mysql_db::register(&mut r);
+    mysql_user::register(&mut r);
+    mysql_query::register(&mut r);
+    mysql_table::register(&mut r);
+    mysql_variables::register(&mut r);
+    galera_status::register(&mut r);
     r
 }
