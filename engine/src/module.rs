@@ -170,6 +170,10 @@ pub enum Probe {
     Read { path: String },
     /// Run a read-only command (argv, never a shell line with values pasted in).
     Exec { argv: Vec<String> },
+    /// As `Exec`, with exactly these bytes on the command's stdin. They travel
+    /// on the channel's stdin, never in the script text (argv), so they may
+    /// carry a secret (e.g. a client option file with a password).
+    ExecStdin { argv: Vec<String>, stdin: Vec<u8> },
 }
 
 /// Kind of filesystem object.

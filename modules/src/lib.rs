@@ -24,16 +24,24 @@ mod fs_links;
 mod fs_recurse;
 pub mod get_url;
 mod fw_nft;
+pub mod galera_status;
 pub mod group;
 pub mod ini_file;
 pub mod known_hosts;
 pub mod lineinfile;
 pub mod mount;
+pub mod mysql_db;
+mod mysql_priv;
+pub mod mysql_query;
+pub mod mysql_table;
+pub mod mysql_user;
+pub mod mysql_variables;
 pub mod package;
 pub mod pause;
 pub mod service;
 pub mod set_fact;
 pub mod slurp;
+mod sql_common;
 pub mod stat;
 mod sys_common;
 pub mod synchronize;
@@ -76,5 +84,11 @@ pub fn registry() -> Registry {
     wait_for::register(&mut r);
     firewall::register(&mut r);
     synchronize::register(&mut r);
+    mysql_db::register(&mut r);
+    mysql_user::register(&mut r);
+    mysql_query::register(&mut r);
+    mysql_table::register(&mut r);
+    mysql_variables::register(&mut r);
+    galera_status::register(&mut r);
     r
 }

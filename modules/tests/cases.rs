@@ -7,7 +7,9 @@
 //! - `unknown_until_run: true|false`;
 //! - `writes: {PATH: "content"}` — exact bytes of each `Step::Write` to PATH;
 //! - `diffs: [{label, before, after}]` — exact diffs of the changes, in order
-//!   (changes without a diff are skipped).
+//!   (changes without a diff are skipped);
+//! - `stdin_has: [..]` / `stdin_lacks: [..]` — substrings that the stdin of
+//!   the Exec steps (all of them, concatenated) must / must not contain.
 //!
 //! Steps render as `exec: ARGV...`, `write: PATH[ mode=0NNN][ owner=U]
 //! [ group=G][ validate=CMD][ backup]` and `sleep: SECSs`.
@@ -266,6 +268,27 @@ fn check_plan(plan: &Plan, expect: &Map<String, Value>, errs: &mut Vec<String>) 
                     "writes[{path}]: want {:?}\n got {got:?}",
                     text(content)
                 )),
+            }
+        }
+    }
+    let stdin: String = plan
+        .changes
+        .iter()
+        .flat_map(|c| &c.steps)
+        .filter_map(|s| match s {
+            Step::Exec { stdin: Some(b), .. } => Some(String::from_utf8_lossy(b).into_owned()),
+            _ => None,
+        })
+        .collect();
+    for (k, must) in [("stdin_has", true), ("stdin_lacks", false)] {
+        for w in expect
+            .get(k)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if stdin.contains(&text(w)) != must {
+                errs.push(format!("{k}: {w} in stdin {stdin:?}"));
             }
         }
     }

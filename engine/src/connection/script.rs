@@ -23,6 +23,21 @@ pub fn quote_argv(argv: &[String]) -> String {
 }
 
 const MARK: &str = "@@DROVER";
+const EXEC_OUT: &str = "base64 -w0 \"$t/o\"; echo; base64 -w0 \"$t/e\"; echo; echo \"$rc\"\n";
+
+/// The channel's stdin for [`probe_script`]: every `ExecStdin` probe's bytes,
+/// in order (None when no probe has any).
+pub fn probe_stdin(probes: &[Probe]) -> Option<Vec<u8>> {
+    let mut all = Vec::new();
+    let mut any = false;
+    for p in probes {
+        if let Probe::ExecStdin { stdin, .. } = p {
+            any = true;
+            all.extend_from_slice(stdin);
+        }
+    }
+    any.then_some(all)
+}
 
 /// Build one script that runs all probes and prints parseable sections.
 pub fn probe_script(probes: &[Probe]) -> String {
@@ -47,7 +62,18 @@ pub fn probe_script(probes: &[Probe]) -> String {
             }
             Probe::Exec { argv } => {
                 s.push_str(&format!(
-                    "{} </dev/null >\"$t/o\" 2>\"$t/e\"; rc=$?; base64 -w0 \"$t/o\"; echo; base64 -w0 \"$t/e\"; echo; echo \"$rc\"\n",
+                    "{} </dev/null >\"$t/o\" 2>\"$t/e\"; rc=$?; {EXEC_OUT}",
+                    quote_argv(argv)
+                ));
+            }
+            // Exactly LEN bytes of the channel's stdin (GNU head -c reads no
+            // more than it was asked for, even from a pipe), in a subshell
+            // that drains what the command leaves unread, so the next
+            // probe's input starts where it should.
+            Probe::ExecStdin { argv, stdin } => {
+                s.push_str(&format!(
+                    "head -c {} | ({} >\"$t/o\" 2>\"$t/e\"; r=$?; cat >/dev/null; exit $r); rc=$?; {EXEC_OUT}",
+                    stdin.len(),
                     quote_argv(argv)
                 ));
             }
@@ -142,7 +168,7 @@ pub fn parse_probe_output(probes: &[Probe], out: &[u8]) -> Result<Vec<Observed>,
                     Observed::Content(Some(b64(l)?))
                 }
             }
-            Probe::Exec { .. } => {
+            Probe::Exec { .. } | Probe::ExecStdin { .. } => {
                 let o = b64(next()?)?;
                 let e = b64(next()?)?;
                 let rc = next()?.trim().parse::<i32>().ok();
@@ -237,5 +263,45 @@ mod tests {
             }
             o => panic!("{o:?}"),
         }
+    }
+
+    #[test]
+    fn stdin_probes_get_exactly_their_bytes() {
+        let probes = vec![
+            Probe::ExecStdin {
+                argv: vec!["head".into(), "-c".into(), "2".into()],
+                stdin: b"abcdef".to_vec(),
+            },
+            Probe::Exec {
+                argv: vec!["cat".into()],
+            },
+            Probe::ExecStdin {
+                argv: vec!["cat".into()],
+                stdin: b"second\n\x00x".to_vec(),
+            },
+        ];
+        let script = probe_script(&probes);
+        assert!(!script.contains("abcdef") && !script.contains("second"));
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        let mut input = probe_stdin(&probes).unwrap();
+        input.extend_from_slice(b"trailing");
+        child.stdin.take().unwrap().write_all(&input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let obs = parse_probe_output(&probes, &out.stdout).unwrap();
+        let so = |o: &Observed| match o {
+            Observed::Exec(e) => e.stdout.clone(),
+            o => panic!("{o:?}"),
+        };
+        assert_eq!(so(&obs[0]), b"ab");
+        assert_eq!(so(&obs[1]), b"");
+        assert_eq!(so(&obs[2]), b"second\n\x00x");
+        assert_eq!(probe_stdin(&probes[1..2]), None);
     }
 }

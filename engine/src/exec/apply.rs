@@ -4,7 +4,7 @@
 //! file's owner and mode (or applies the given ones), fsyncs and renames it
 //! over the target; a failed validation leaves the target untouched.
 
-use crate::connection::script::{parse_probe_output, probe_script, quote, quote_argv};
+use crate::connection::script::{parse_probe_output, probe_script, probe_stdin, quote, quote_argv};
 use crate::connection::{Become, Connection, ConnectionError, ExecRequest};
 use crate::module::{ExecOutput, Observed, Probe, Step};
 use std::collections::BTreeMap;
@@ -54,7 +54,8 @@ pub(super) async fn probe(
     if probes.is_empty() {
         return Ok(vec![]);
     }
-    let req = env.request(vec!["/bin/sh".into(), "-c".into(), probe_script(probes)]);
+    let mut req = env.request(vec!["/bin/sh".into(), "-c".into(), probe_script(probes)]);
+    req.stdin = probe_stdin(probes);
     let out = conn.exec(req).await?;
     if out.status != Some(0) {
         return Err(StepError::Failed {

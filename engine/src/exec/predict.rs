@@ -148,7 +148,7 @@ pub(super) fn overlay(p: &HashMap<String, Predicted>, probes: &[Probe], observed
                     *obs = Observed::Content(Some(content.as_ref().clone()));
                 }
             }
-            Probe::Exec { .. } => {}
+            Probe::Exec { .. } | Probe::ExecStdin { .. } => {}
         }
     }
 }

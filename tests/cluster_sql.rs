@@ -1,0 +1,336 @@
+//! Cluster tests of the SQL modules on real MariaDB servers in test
+//! containers (`tests/hosts/cluster.sh`): the Seafile databases, user and
+//! `avatar_uploaded` table (STEPS SF-09) on cluster `dtq`, and a three-node
+//! Galera cluster (SF-04) on cluster `dtg`. MariaDB comes from the local apt
+//! repository through drover's own `apt`/`service` modules. Results are
+//! checked with the `mysql` client inside the containers (`docker exec`),
+//! never with drover's own facts. Needs Docker and root; fails (never
+//! skips) without them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn sh(cmd: &str, args: &[&str]) -> Output {
+    Command::new(cmd)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e} (the cluster tests need Docker)"))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn cluster(name: &str, n: usize) -> PathBuf {
+    let _ = sh("bash", &["tests/hosts/cluster.sh", "down", "--name", name]);
+    let o = sh(
+        "bash",
+        &[
+            "tests/hosts/cluster.sh",
+            "up",
+            &n.to_string(),
+            "--name",
+            name,
+        ],
+    );
+    assert!(o.status.success(), "cluster.sh up failed: {}", text(&o));
+    root().join("tests/hosts/.state").join(name)
+}
+
+fn drover(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_drover"))
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn docker_exec(c: &str, cmd: &[&str]) -> Output {
+    let mut a = vec!["exec", c];
+    a.extend(cmd);
+    sh("docker", &a)
+}
+
+/// Run SQL as root over the socket inside a container, independently of drover.
+fn sql(c: &str, q: &str) -> String {
+    let o = docker_exec(c, &["mysql", "-N", "-B", "-e", q]);
+    assert!(o.status.success(), "{c}: mysql -e {q}: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn recap(o: &Output) -> serde_json::Value {
+    json_lines(o)
+        .into_iter()
+        .rev()
+        .find(|v| v.get("recap").is_some())
+        .unwrap_or_else(|| panic!("no recap in {}", text(o)))["recap"]
+        .clone()
+}
+
+/// (task, host, changes) of every changed task, in order.
+fn changes(o: &Output) -> Vec<(String, String, Vec<String>)> {
+    json_lines(o)
+        .iter()
+        .filter(|v| v["event"] == "task_done" && v["status"] == "changed")
+        .map(|v| {
+            let ch = v["changes"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|c| c.as_str().unwrap_or("").to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            (
+                v["task"].as_str().unwrap_or("").into(),
+                v["host"].as_str().unwrap_or("").into(),
+                ch,
+            )
+        })
+        .collect()
+}
+
+fn write(dir: &Path, name: &str, body: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p.display().to_string()
+}
+
+/// Run a playbook with `--json`; assert its exit code and each host's `changed`.
+fn run(pb: &str, inv: &str, extra: &[&str], code: i32, changed: &[(&str, u64)]) -> Output {
+    let mut a = vec!["run", pb, "-i", inv, "--json"];
+    a.extend(extra);
+    let o = drover(&a);
+    assert_eq!(o.status.code(), Some(code), "{}", text(&o));
+    let r = recap(&o);
+    for (h, n) in changed {
+        assert_eq!(r[h]["changed"], *n, "{h}: {}", text(&o));
+    }
+    o
+}
+
+const CACHE: &str = "- hosts: testhosts\n  tasks:\n    - apt: {update_cache: yes}\n";
+
+const INSTALL: &str = "- hosts: testhosts
+  tasks:
+    - apt: {name: [mariadb-server, mariadb-client]}
+    - service: {name: mariadb, state: started}
+    - name: an admin account with a password, for the login_password path
+      mysql_user:
+        name: dbadmin
+        password: \"{{ admin_pw }}\"
+        priv: \"*.*:ALL,GRANT\"
+";
+
+const SEAFILE: &str = "- hosts: testhosts
+  tasks:
+    - name: seafile databases
+      mysql_db: {name: [ccnet_db, seafile_db, seahub_db], encoding: utf8mb4}
+    - name: seafile user
+      mysql_user:
+        name: seafile
+        host: \"%\"
+        password: \"{{ seafile_pw }}\"
+        priv: \"ccnet_db.*:ALL/seafile_db.*:ALL/seahub_db.*:ALL\"
+        login_user: dbadmin
+        login_password: \"{{ admin_pw }}\"
+    - name: avatar_uploaded (SF-09)
+      mysql_table:
+        db: seahub_db
+        name: avatar_uploaded
+        login_user: dbadmin
+        login_password: \"{{ admin_pw }}\"
+        login_host: 127.0.0.1
+        columns:
+          - {name: filename, type: TEXT, null: false}
+          - {name: filename_md5, type: CHAR(32), primary_key: true}
+          - {name: data, type: MEDIUMTEXT, null: false}
+          - {name: size, type: INTEGER, null: false}
+          - {name: mtime, type: DATETIME, null: false}
+";
+
+#[test]
+fn seafile_databases_on_real_mariadb() {
+    let st = cluster("dtq", 1);
+    let h = "dtq1";
+    let inv = st.join("inventory.ini").display().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    // Canary passwords with every character the quoting has to survive.
+    let seafile_pw = "Sf-canary'\"#\\ x9";
+    let admin_pw = "Adm-canary;$(id)`q";
+    let vars = write(
+        dir.path(),
+        "pw.json",
+        &serde_json::json!({"seafile_pw": seafile_pw, "admin_pw": admin_pw}).to_string(),
+    );
+    let ev = format!("@{vars}");
+    let cache = write(dir.path(), "cache.yml", CACHE);
+    run(&cache, &inv, &[], 0, &[]);
+    let install = write(dir.path(), "install.yml", INSTALL);
+    run(&install, &inv, &["-e", &ev], 0, &[]);
+    run(&install, &inv, &["-e", &ev], 0, &[(h, 0)]);
+    assert!(sql(h, "SELECT plugin FROM mysql.user WHERE User='dbadmin'")
+        .contains("mysql_native_password"));
+
+    let seafile = write(dir.path(), "seafile.yml", SEAFILE);
+    let dbs = || sql(h, "SHOW DATABASES");
+    let users = || sql(h, "SELECT User, Host FROM mysql.user ORDER BY 1, 2");
+    let (dbs0, users0) = (dbs(), users());
+    assert!(!dbs0.contains("seahub_db"), "{dbs0}");
+
+    // Check mode on the empty server: three changes predicted, none made.
+    let check = run(
+        &seafile,
+        &inv,
+        &["-e", &ev, "--check", "--diff", "-v"],
+        0,
+        &[(h, 3)],
+    );
+    assert_eq!(dbs(), dbs0, "check mode created a database");
+    assert_eq!(users(), users0, "check mode created a user");
+
+    // Sample every process's argv inside the host during the real run.
+    let _ = docker_exec(h, &["rm", "-f", "/tmp/ps.stop", "/tmp/ps.log"]);
+    let o = docker_exec(
+        h,
+        &["sh", "-c", "nohup sh -c 'while [ ! -e /tmp/ps.stop ]; do ps -eo args >>/tmp/ps.log; done' >/dev/null 2>&1 &"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let real = run(&seafile, &inv, &["-e", &ev, "--diff", "-v"], 0, &[(h, 3)]);
+    let _ = docker_exec(h, &["touch", "/tmp/ps.stop"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let ps = text(&docker_exec(h, &["cat", "/tmp/ps.log"]));
+    assert!(
+        ps.contains("drover-sql"),
+        "the ps sampler saw no client run"
+    );
+    assert_eq!(
+        changes(&check),
+        changes(&real),
+        "check mode predicted other changes"
+    );
+
+    // The independent client sees the schema, the grants and the password.
+    let create = sql(h, "SHOW CREATE TABLE seahub_db.avatar_uploaded");
+    for col in [
+        "`filename` text NOT NULL",
+        "`filename_md5` char(32) NOT NULL",
+        "`data` mediumtext NOT NULL",
+        "`size` int(11) NOT NULL",
+        "`mtime` datetime NOT NULL",
+        "PRIMARY KEY (`filename_md5`)",
+    ] {
+        assert!(create.contains(col), "{col} missing in {create}");
+    }
+    for db in ["ccnet_db", "seafile_db", "seahub_db"] {
+        let cs = sql(h, &format!("SELECT DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='{db}'"));
+        assert_eq!(cs.trim(), "utf8mb4", "{db}");
+    }
+    let grants = sql(h, "SHOW GRANTS FOR 'seafile'@'%'");
+    for db in ["ccnet_db", "seafile_db", "seahub_db"] {
+        assert!(
+            grants.contains(&format!(
+                "GRANT ALL PRIVILEGES ON `{db}`.* TO `seafile`@`%`"
+            )),
+            "{grants}"
+        );
+    }
+    let login = docker_exec(
+        h,
+        &[
+            "mysql",
+            "-useafile",
+            &format!("-p{seafile_pw}"),
+            "-h127.0.0.1",
+            "-N",
+            "-e",
+            "SELECT CURRENT_USER(); USE seahub_db; SELECT COUNT(*) FROM avatar_uploaded",
+        ],
+    );
+    assert!(text(&login).contains("seafile@%"), "{}", text(&login));
+    let wrong = docker_exec(
+        h,
+        &[
+            "mysql",
+            "-useafile",
+            "-pwrong",
+            "-h127.0.0.1",
+            "-e",
+            "SELECT 1",
+        ],
+    );
+    assert!(!wrong.status.success());
+
+    // No password, and no hash of one, in drover's output or any argv.
+    let hashes = sql(
+        h,
+        "SELECT authentication_string FROM mysql.user WHERE User IN ('seafile','dbadmin')",
+    );
+    for (what, out) in [
+        ("check", text(&check)),
+        ("real", text(&real)),
+        ("ps", ps.clone()),
+    ] {
+        for secret in [seafile_pw, admin_pw, "canary"] {
+            assert!(!out.contains(secret), "{what} output shows `{secret}`");
+        }
+        for hash in hashes.split_whitespace() {
+            assert!(!out.contains(hash), "{what} output shows the hash {hash}");
+        }
+    }
+
+    // Second run: nothing to do.
+    run(&seafile, &inv, &["-e", &ev], 0, &[(h, 0)]);
+
+    // A column of another type fails clearly and alters nothing.
+    let bad = write(
+        dir.path(),
+        "bad.yml",
+        "- hosts: testhosts\n  tasks:\n    - name: wider size\n      mysql_table:\n        db: seahub_db\n        name: avatar_uploaded\n        columns: [{name: size, type: BIGINT, null: false}]\n",
+    );
+    let o = run(&bad, &inv, &[], 2, &[(h, 0)]);
+    let t = text(&o);
+    assert!(
+        t.contains("column `size` differs") && t.contains("wider size") && t.contains(h),
+        "{t}"
+    );
+    assert_eq!(
+        sql(h, "SHOW CREATE TABLE seahub_db.avatar_uploaded"),
+        create
+    );
+
+    // A wrong login password fails with the server's answer, not the password.
+    let o = drover(&[
+        "run",
+        &seafile,
+        "-i",
+        &inv,
+        "-e",
+        &ev,
+        "-e",
+        "admin_pw=nope-Wr0ng",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("Access denied"), "{}", text(&o));
+    assert!(!text(&o).contains("nope-Wr0ng"), "{}", text(&o));
+
+    let _ = sh("bash", &["tests/hosts/cluster.sh", "down", "--name", "dtq"]);
+}
