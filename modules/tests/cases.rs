@@ -10,7 +10,9 @@
 //!   (changes without a diff are skipped).
 //!
 //! Steps render as `exec: ARGV...`, `write: PATH[ mode=0NNN][ owner=U]
-//! [ group=G][ validate=CMD][ backup]` and `sleep: SECSs`.
+//! [ group=G][ validate=CMD][ backup]`, `sleep: SECSs` and `remote: DESCRIBE`.
+//! An observation `remote: <any JSON>` is the result of a remote probe
+//! (they come after the shell probes).
 //! Templates render with the engine's `Templater` and the case's `vars`.
 //! Set `DROVER_CASE=substring` to run only the cases whose path contains it.
 
@@ -124,6 +126,7 @@ fn parse_observed(v: &Value) -> Result<Observed, String> {
     let (k, val) = m.iter().next().ok_or("empty observed entry")?;
     match k.as_str() {
         "stat" => parse_stat(val).map(Observed::Stat),
+        "remote" => Ok(Observed::Remote(val.clone())),
         "content" => Ok(Observed::Content(match val {
             Value::Null => None,
             other => Some(text(other).into_bytes()),
@@ -182,6 +185,7 @@ pub fn render_step(s: &Step) -> String {
             out
         }
         Step::Sleep(d) => format!("sleep: {}s", d.as_secs_f64()),
+        Step::Remote(r) => format!("remote: {}", r.0.describe()),
     }
 }
 
@@ -331,7 +335,7 @@ fn run_case(path: &Path) -> Result<Vec<String>, String> {
     let outcome = (|| -> Result<(usize, Plan), ModuleError> {
         let args = normalize(module.params(), &args)?;
         let action = module.prepare(&args, &ctx)?;
-        let probes = action.probes().len();
+        let probes = action.probes().len() + action.remote_probes().len();
         if probes != observed.len() {
             return Err(ModuleError::Probe(format!(
                 "fixture gives {} observations for {probes} probes",
