@@ -29,6 +29,9 @@ pub mod set_fact;
 pub mod stat;
 pub mod template;
 pub mod user;
+mod zk_client;
+pub mod zk_ensemble;
+pub mod zk_node;
 
 /// All built-in modules.
 pub fn registry() -> Registry {
@@ -52,5 +55,7 @@ pub fn registry() -> Registry {
     cron::register(&mut r);
     package::register(&mut r);
     service::register(&mut r);
+    zk_node::register(&mut r);
+    zk_ensemble::register(&mut r);
     r
 }
