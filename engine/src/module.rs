@@ -9,6 +9,7 @@
 
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -140,6 +141,13 @@ pub trait Action: Send + Sync {
     fn probes(&self) -> Vec<Probe> {
         Vec::new()
     }
+    /// Read-only observations made from the controller over TCP ports of
+    /// the host (a service's own protocol, e.g. ZooKeeper's). They run after
+    /// [`Action::probes`], also in check mode; each result is an
+    /// [`Observed::Remote`] appended, in order, after the probes' results.
+    fn remote_probes(&self) -> Vec<Arc<dyn RemoteProbe>> {
+        Vec::new()
+    }
     /// Pure: from observations to a plan. Must not perform I/O.
     fn plan(&self, observed: &[Observed]) -> Result<Plan, ModuleError>;
     /// Called once after the plan's steps ran (never in check mode) with the
@@ -158,6 +166,75 @@ pub trait Action: Send + Sync {
     /// runs the controller's `rsync` that talks to the host over ssh.
     fn on_controller(&self) -> bool {
         false
+    }
+}
+
+/// A TCP endpoint as the host sees it (`127.0.0.1:2181` is the host's own
+/// port). The engine forwards it through the host's connection and hands
+/// the remote probe or step a controller-side address for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+impl Endpoint {
+    /// A port of the host itself.
+    pub fn local(port: u16) -> Self {
+        Endpoint {
+            host: "127.0.0.1".into(),
+            port,
+        }
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// A read-only observation the engine runs on the controller, with each of
+/// [`RemoteProbe::targets`] forwarded to a local address (same order).
+#[async_trait::async_trait]
+pub trait RemoteProbe: Send + Sync + std::fmt::Debug {
+    fn targets(&self) -> Vec<Endpoint>;
+    /// Observe; the error fails the task (the engine adds the host).
+    async fn observe(&self, addrs: &[SocketAddr]) -> Result<Value, String>;
+}
+
+/// An effect the engine applies from the controller through forwarded
+/// ports, only outside check mode (as every [`Step`]).
+#[async_trait::async_trait]
+pub trait RemoteStep: Send + Sync {
+    fn targets(&self) -> Vec<Endpoint>;
+    /// One line for fixtures and logs, e.g. `zk 127.0.0.1:2181 create /a`.
+    fn describe(&self) -> String;
+    async fn apply(&self, addrs: &[SocketAddr]) -> Result<RemoteOutcome, String>;
+}
+
+/// What a [`RemoteStep`] did. `changed: false` (a step that only waited)
+/// makes the task ok instead of changed when all its steps say so.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RemoteOutcome {
+    pub changed: bool,
+    /// Merged into the task's result (`register`).
+    pub result: Map<String, Value>,
+}
+
+/// A [`RemoteStep`] inside a [`Step`]; compared and printed by its description.
+#[derive(Clone)]
+pub struct Remote(pub Arc<dyn RemoteStep>);
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Remote({})", self.0.describe())
+    }
+}
+
+impl PartialEq for Remote {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.describe() == other.0.describe()
     }
 }
 
@@ -232,6 +309,8 @@ pub enum Observed {
     Stat(Option<FileStat>),
     Content(Option<Vec<u8>>),
     Exec(ExecOutput),
+    /// Result of a [`RemoteProbe`].
+    Remote(Value),
 }
 
 /// What a module decided.
@@ -326,6 +405,8 @@ pub enum Step {
     /// through `become`) to the controller (`dest`): parent folders are
     /// created, the write is atomic (temp file + rename). The fetch module.
     Fetch { src: String, dest: PathBuf },
+    /// Act from the controller through forwarded ports ([`RemoteStep`]).
+    Remote(Remote),
 }
 
 impl Step {

@@ -50,6 +50,9 @@ pub mod unarchive;
 pub mod uri;
 pub mod user;
 pub mod wait_for;
+mod zk_client;
+pub mod zk_ensemble;
+pub mod zk_node;
 
 /// All built-in modules.
 pub fn registry() -> Registry {
@@ -90,5 +93,7 @@ pub fn registry() -> Registry {
     mysql_table::register(&mut r);
     mysql_variables::register(&mut r);
     galera_status::register(&mut r);
+    zk_node::register(&mut r);
+    zk_ensemble::register(&mut r);
     r
 }

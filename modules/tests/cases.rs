@@ -12,7 +12,9 @@
 //!   the Exec steps (all of them, concatenated) must / must not contain.
 //!
 //! Steps render as `exec: ARGV...`, `write: PATH[ mode=0NNN][ owner=U]
-//! [ group=G][ validate=CMD][ backup]` and `sleep: SECSs`.
+//! [ group=G][ validate=CMD][ backup]`, `sleep: SECSs` and `remote: DESCRIBE`.
+//! An observation `remote: <any JSON>` is the result of a remote probe
+//! (they come after the shell probes).
 //! Templates render with the engine's `Templater` and the case's `vars`.
 //! Set `DROVER_CASE=substring` to run only the cases whose path contains it.
 
@@ -126,6 +128,7 @@ fn parse_observed(v: &Value) -> Result<Observed, String> {
     let (k, val) = m.iter().next().ok_or("empty observed entry")?;
     match k.as_str() {
         "stat" => parse_stat(val).map(Observed::Stat),
+        "remote" => Ok(Observed::Remote(val.clone())),
         "content" => Ok(Observed::Content(match val {
             Value::Null => None,
             other => Some(text(other).into_bytes()),
@@ -185,6 +188,7 @@ pub fn render_step(s: &Step) -> String {
         }
         Step::Sleep(d) => format!("sleep: {}s", d.as_secs_f64()),
         Step::Fetch { src, dest } => format!("fetch: {src} -> {}", dest.display()),
+        Step::Remote(r) => format!("remote: {}", r.0.describe()),
     }
 }
 
@@ -355,7 +359,7 @@ fn run_case(path: &Path) -> Result<Vec<String>, String> {
     let outcome = (|| -> Result<(usize, Plan), ModuleError> {
         let args = normalize(module.params(), &args)?;
         let action = module.prepare(&args, &ctx)?;
-        let probes = action.probes().len();
+        let probes = action.probes().len() + action.remote_probes().len();
         if probes != observed.len() {
             return Err(ModuleError::Probe(format!(
                 "fixture gives {} observations for {probes} probes",

@@ -6,6 +6,7 @@
 //! [`script`] turns a batch of probes into one shell script so that a task's
 //! observations cost one round trip.
 
+pub mod forward;
 pub mod local;
 pub mod script;
 pub mod ssh;
@@ -138,9 +139,34 @@ pub trait Connection: Send + Sync {
             Err(transfer_error(self.host(), path, &out))
         }
     }
+    /// A byte stream to `host:port` as the host sees it (`127.0.0.1` is
+    /// the host itself): SSH opens a `direct-tcpip` channel; the default
+    /// (local connection) dials it directly. [`forward`] turns these into
+    /// controller-side listening addresses for protocol clients.
+    async fn tunnel(&self, host: &str, port: u16) -> Result<Box<dyn Duplex>, ConnectionError> {
+        let dial = tokio::net::TcpStream::connect((host, port));
+        match tokio::time::timeout(forward::OPEN_TIMEOUT, dial).await {
+            Ok(Ok(s)) => {
+                let _ = s.set_nodelay(true);
+                Ok(Box::new(s))
+            }
+            Ok(Err(e)) => Err(ConnectionError::Other {
+                host: self.host().into(),
+                reason: format!("cannot connect to {host}:{port}: {e}"),
+            }),
+            Err(_) => Err(ConnectionError::Other {
+                host: self.host().into(),
+                reason: format!("connect to {host}:{port} timed out"),
+            }),
+        }
+    }
     /// Close the connection (end of run).
     async fn close(&self) {}
 }
+
+/// A bidirectional byte stream (a TCP socket, an SSH channel).
+pub trait Duplex: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Duplex for T {}
 
 /// Connection parameters for one host, resolved from inventory variables.
 #[derive(Debug, Clone, Default)]

@@ -8,6 +8,7 @@
 mod auth;
 mod config;
 mod exec;
+mod forward;
 mod known_hosts;
 mod session;
 
@@ -237,6 +238,14 @@ impl Connection for SshConnection {
                 reason,
             }),
         }
+    }
+
+    async fn tunnel(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<Box<dyn super::Duplex>, ConnectionError> {
+        forward::open(&self.name, &self.handle, host, port, self.open_timeout).await
     }
 
     async fn close(&self) {

@@ -4,9 +4,10 @@
 //! file's owner and mode (or applies the given ones), fsyncs and renames it
 //! over the target; a failed validation leaves the target untouched.
 
+use crate::connection::forward::with_forwards;
 use crate::connection::script::{parse_probe_output, probe_script, probe_stdin, quote, quote_argv};
 use crate::connection::{Become, Connection, ConnectionError, ExecRequest};
-use crate::module::{ExecOutput, Observed, Probe, Step};
+use crate::module::{ExecOutput, Observed, Probe, Remote, RemoteOutcome, RemoteProbe, Step};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -71,6 +72,46 @@ pub(super) async fn probe(
         message,
         output: None,
     })
+}
+
+/// A remote failure, with the tunnels that could not be opened.
+fn remote_failed(what: &str, e: String, tunnel_errors: &[String]) -> StepError {
+    let mut message = format!("{what}: {e}");
+    if !tunnel_errors.is_empty() {
+        message.push_str(&format!(" ({})", tunnel_errors.join("; ")));
+    }
+    StepError::Failed {
+        message,
+        output: None,
+    }
+}
+
+/// Run a task's remote probes (read-only, also in check mode), each with
+/// its endpoints forwarded through the host's connection.
+pub(super) async fn remote_probes(
+    conn: &dyn Connection,
+    probes: &[std::sync::Arc<dyn RemoteProbe>],
+) -> Result<Vec<Observed>, StepError> {
+    let mut out = Vec::with_capacity(probes.len());
+    for p in probes {
+        let f = with_forwards(conn, &p.targets(), |a| async move { p.observe(&a).await }).await?;
+        match f.value {
+            Ok(v) => out.push(Observed::Remote(v)),
+            Err(e) => return Err(remote_failed("observing", e, &f.tunnel_errors)),
+        }
+    }
+    Ok(out)
+}
+
+/// Apply one remote step (the caller never does in check mode).
+pub(super) async fn run_remote(
+    conn: &dyn Connection,
+    step: &Remote,
+) -> Result<RemoteOutcome, StepError> {
+    let r = &step.0;
+    let f = with_forwards(conn, &r.targets(), |a| async move { r.apply(&a).await }).await?;
+    f.value
+        .map_err(|e| remote_failed(&r.describe(), e, &f.tunnel_errors))
 }
 
 /// The shell script of an atomic write; `$1` is the target path.
@@ -206,6 +247,7 @@ pub(super) async fn run_step(
             })?;
             Ok(None)
         }
+        Step::Remote(r) => run_remote(conn, r).await.map(|_| None),
     }
 }
 

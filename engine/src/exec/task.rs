@@ -3,13 +3,13 @@
 //! `retries`/`until`, `changed_when`/`failed_when`, `register`, `notify`,
 //! `set_fact`, and the reported result. Also handler flushing.
 
-use super::apply::{probe, run_step, ExecEnv, StepError};
+use super::apply::{probe, remote_probes, run_remote, run_step, ExecEnv, StepError};
 use super::ctx::Ctx;
 use super::scheduler::{Outcome, Runtime};
 use crate::connection::Become;
 use crate::event::{DiffText, Event, Status, TaskResult};
 use crate::model::Task;
-use crate::module::ModuleError;
+use crate::module::{ModuleError, Step};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -455,6 +455,13 @@ impl Runtime {
                 },
                 None => vec![],
             };
+            let remote = action.remote_probes();
+            if let (Some(c), false) = (&conn, remote.is_empty()) {
+                match remote_probes(c.as_ref(), &remote).await {
+                    Ok(o) => observed.extend(o),
+                    Err(e) => return step_failure(e),
+                }
+            }
             if check {
                 self.with_host(host, |st| {
                     super::predict::overlay(&st.predicted, &probes, &mut observed)
@@ -496,10 +503,23 @@ impl Runtime {
                     return fail("a controller-only module planned host changes");
                 };
                 let t0 = Instant::now();
+                // Remote steps may report that they changed nothing (a wait).
+                let (mut remote_ran, mut effect) = (false, false);
                 let mut captured = Vec::new();
                 for ch in &plan.changes {
                     for step in &ch.steps {
-                        match run_step(c.as_ref(), &env, step).await {
+                        let done = match step {
+                            Step::Remote(r) => run_remote(c.as_ref(), r).await.map(|o| {
+                                (remote_ran, effect) = (true, effect || o.changed);
+                                out.result.extend(o.result);
+                                None
+                            }),
+                            _ => {
+                                effect = true;
+                                run_step(c.as_ref(), &env, step).await
+                            }
+                        };
+                        match done {
                             Ok(Some(o)) => {
                                 command_output(&mut out.result, &o);
                                 captured.push(o);
@@ -522,6 +542,9 @@ impl Runtime {
                     if out.failed {
                         break;
                     }
+                }
+                if remote_ran && !effect && !out.failed {
+                    out.changed = false;
                 }
                 if !out.failed {
                     if let Err(e) = action.after_apply(&captured, &mut out.result) {
