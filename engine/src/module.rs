@@ -92,6 +92,12 @@ pub enum ModuleError {
     Failed(String),
     #[error("probe result missing or malformed: {0}")]
     Probe(String),
+    /// What the task manages does not exist on the host (a service without a
+    /// unit or init script). Check mode reports it as a predicted change when
+    /// an earlier task on the host would have changed it (a package install
+    /// that would provide it); otherwise it fails like `Failed`.
+    #[error("{0}")]
+    Absent(String),
 }
 
 /// Context a module may use while preparing an action for one host.

@@ -131,7 +131,7 @@ impl ServiceAction {
     }
 
     fn not_found(&self) -> ModuleError {
-        ModuleError::Failed(format!(
+        ModuleError::Absent(format!(
             "unit {} not found (Could not find the requested service {})",
             self.name, self.name
         ))

@@ -470,6 +470,18 @@ impl Runtime {
             let plan = match action.plan(&observed) {
                 Ok(p) => p,
                 Err(ModuleError::Failed(m)) => return fail(m),
+                Err(ModuleError::Absent(m))
+                    if check && self.with_host(host, |st| st.recap.changed > 0) =>
+                {
+                    return ItemResult {
+                        changed: true,
+                        would_run: true,
+                        msg: Some(format!(
+                            "{m}; assuming an earlier change on this host provides it"
+                        )),
+                        ..Default::default()
+                    };
+                }
                 Err(e) => return fail(e.to_string()),
             };
             out.result = plan.result.clone();
