@@ -5,13 +5,24 @@
 #   -> docker import  drover-testhost-base:bookworm-<hash>
 #   -> docker build image/Dockerfile -> drover-testhost:bookworm-<hash>
 # A second run that finds the tag does nothing. Prints the image tag on stdout.
-# Usage: build-image.sh [--force]
+# Usage: build-image.sh [--force | --rootfs]
+#   --rootfs  also make sure the rootfs tarball exists (the VM is built from
+#             it) and print its path instead. A checkout without .state/ on a
+#             machine whose docker already has the images (CI) has no tarball:
+#             it is recreated from the cached base image (docker create +
+#             docker export, no debootstrap), or by debootstrap when the base
+#             image is gone too.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_root
 
-force=0
-[ "${1:-}" = "--force" ] && force=1
+force=0 rootfs=0
+case "${1:-}" in
+    --force) force=1 ;;
+    --rootfs) rootfs=1 ;;
+    "") ;;
+    *) die "usage: $0 [--force | --rootfs]" ;;
+esac
 
 mkdir -p "$STATE_DIR"
 exec 9>"$STATE_DIR/build.lock"
@@ -21,8 +32,26 @@ tag="$(image_tag)"
 base="$(base_tag)"
 tarball="$(rootfs_tar)"
 
-if [ "$force" = 0 ] && image_exists "$tag"; then
-    echo "$tag"
+if [ "$rootfs" = 1 ] && [ ! -s "$tarball" ] && image_exists "$base"; then
+    # Same tree as debootstrap's tarball: docker export of a created (never
+    # started) container, minus what docker adds (.dockerenv and the empty
+    # mount points hostname/hosts/resolv.conf the tarball does not have),
+    # repacked with ./ names as the debootstrap branch below writes them.
+    log "rootfs tarball missing: exporting it from $base"
+    root="$STATE_DIR/rootfs-export"
+    rm -rf "$root"; mkdir -p "$root"
+    cid=$(docker create "$base" /bin/true)
+    docker export "$cid" | tar --numeric-owner -C "$root" -xf - || { docker rm "$cid" >/dev/null; die "docker export of $base failed"; }
+    docker rm "$cid" >/dev/null
+    rm -f "$root/.dockerenv" "$root/etc/hostname" "$root/etc/resolv.conf"
+    [ -s "$root/etc/hosts" ] || rm -f "$root/etc/hosts"
+    tar --numeric-owner -C "$root" -cf "$tarball.tmp" .
+    mv "$tarball.tmp" "$tarball"
+    rm -rf "$root"
+fi
+
+if [ "$force" = 0 ] && image_exists "$tag" && { [ "$rootfs" = 0 ] || [ -s "$tarball" ]; }; then
+    if [ "$rootfs" = 1 ]; then echo "$tarball"; else echo "$tag"; fi
     exit 0
 fi
 
@@ -60,4 +89,4 @@ DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=$base" -t "$tag" -t "$IMAGE_
 for old in $(docker images --format '{{.Repository}}:{{.Tag}}' "$IMAGE_REPO" | grep -v -e ":$SUITE\$" -e "^$tag\$"); do
     docker rmi "$old" >/dev/null 2>&1 || true
 done
-echo "$tag"
+if [ "$rootfs" = 1 ]; then echo "$tarball"; else echo "$tag"; fi

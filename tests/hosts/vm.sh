@@ -35,9 +35,11 @@ vm_hash() {
 }
 
 ensure_qemu() {
-    command -v qemu-system-x86_64 >/dev/null && return 0
-    log "installing qemu-system-x86"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends qemu-system-x86 >/dev/null 2>&1; then
+    # qemu-img (qemu-utils) makes the overlays; qemu-system-x86 does not
+    # pull it in without recommends.
+    command -v qemu-system-x86_64 >/dev/null && command -v qemu-img >/dev/null && return 0
+    log "installing qemu-system-x86 qemu-utils"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends qemu-system-x86 qemu-utils >/dev/null 2>&1; then
         # Machines with qemu-utils from bookworm-backports: take qemu from
         # there too, through a private source list (no change to the host's).
         local d="$STATE_DIR/apt-bpo" kr=/usr/share/keyrings/debian-archive-keyring.gpg
@@ -51,7 +53,7 @@ ensure_qemu() {
         local o=(-o "Dir::Etc::SourceList=$d/sources.list" -o "Dir::Etc::SourceParts=/nonexistent" -o "Dir::State::Lists=$d/lists")
         apt-get "${o[@]}" -q update >/dev/null
         DEBIAN_FRONTEND=noninteractive apt-get "${o[@]}" install -y -q --no-install-recommends \
-            -t "$SUITE-backports" qemu-system-x86 >/dev/null || die "cannot install qemu-system-x86"
+            -t "$SUITE-backports" qemu-system-x86 qemu-utils >/dev/null || die "cannot install qemu-system-x86 qemu-utils"
     fi
 }
 
@@ -61,8 +63,10 @@ build() {
     out="$STATE_DIR/vm-$(vm_hash)"
     if [ -s "$out/disk.img" ] && [ -s "$out/vmlinuz" ]; then echo "$out"; return 0; fi
     exec 9>"$STATE_DIR/vm-build.lock"; flock 9
-    tarball="$(rootfs_tar)"
-    [ -s "$tarball" ] || "$HOSTS_DIR/build-image.sh" >/dev/null
+    # The tarball exists only where build-image.sh ran debootstrap; --rootfs
+    # recreates it (e.g. CI: images cached in docker, clean checkout).
+    tarball="$("$HOSTS_DIR/build-image.sh" --rootfs)"
+    [ -s "$tarball" ] || die "no rootfs tarball $tarball"
     root="$STATE_DIR/vm-rootfs"
     rm -rf "$root" "$out"; mkdir -p "$root" "$out"
     tar -C "$root" -xf "$tarball"
