@@ -276,6 +276,74 @@ fn firewall(dir: &Path, inv: &str, addr: &dyn Fn(&str) -> String) {
     );
 }
 
+/// dtn3 without nft: the iptables backend, checked the same way.
+fn firewall_iptables(dir: &Path, inv: &str, addr: &dyn Fn(&str) -> String) {
+    let rm = play(
+        dir,
+        "rm-nft.yml",
+        "dtn3",
+        "    - apt: {name: nftables, state: absent}\n",
+    );
+    run(&rm, inv, &[], 0, &[("dtn3", 1)]);
+    assert!(!dx("dtn3", &["sh", "-c", "command -v nft"]).status.success());
+    let o = sh(
+        "docker",
+        &[
+            "exec",
+            "-d",
+            "dtn3",
+            "python3",
+            "-m",
+            "http.server",
+            "11211",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    dsh(
+        "dtn3",
+        "iptables -N MINE && iptables -A MINE -p tcp --dport 9999 -j DROP && iptables -A INPUT -j MINE",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let fw = play(
+        dir,
+        "fw-ipt.yml",
+        "dtn3",
+        &format!(
+            "    - firewall: {{name: mc, port: 11211, sources: [\"{}\"]}}\n",
+            addr("dtn2")
+        ),
+    );
+    let save = || dsh("dtn3", "iptables -S");
+    let before = save();
+    let o = run(&fw, inv, &["--check"], 0, &[("dtn3", 1)]);
+    let c = changes(&o);
+    let allow = format!(
+        "add rule -A DROVER-mc -s {}/32 -p tcp -m multiport --dports 11211 -j ACCEPT",
+        addr("dtn2")
+    );
+    assert!(c.contains(&allow), "{c:?}");
+    assert_eq!(save(), before, "check mode changed iptables");
+    assert!(connects("dtn1", "dtn3", 11211));
+    run(&fw, inv, &[], 0, &[("dtn3", 1)]);
+    assert!(connects("dtn2", "dtn3", 11211), "allowed host refused");
+    assert!(!connects("dtn1", "dtn3", 11211), "outside host got through");
+    run(&fw, inv, &[], 0, &[("dtn3", 0)]);
+    let absent = play(
+        dir,
+        "absent-ipt.yml",
+        "dtn3",
+        "    - firewall: {name: mc, state: absent}\n",
+    );
+    run(&absent, inv, &[], 0, &[("dtn3", 1)]);
+    assert!(connects("dtn1", "dtn3", 11211));
+    assert_eq!(save(), before, "iptables not back as it was");
+    assert!(
+        before.contains("-A MINE -p tcp -m tcp --dport 9999 -j DROP"),
+        "{before}"
+    );
+    run(&absent, inv, &[], 0, &[("dtn3", 0)]);
+}
+
 fn tree(h: &str, dir: &str) -> String {
     dsh(
         h,
@@ -412,10 +480,11 @@ fn firewall_and_synchronize_on_real_hosts() {
         dir.path(),
         "pkgs.yml",
         "testhosts",
-        "    - apt: {name: [nftables, rsync], update_cache: yes}\n",
+        "    - apt: {name: [nftables, iptables, rsync], update_cache: yes}\n",
     );
     run(&pkgs, &inv, &[], 0, &[]);
     firewall(dir.path(), &inv, &addr);
+    firewall_iptables(dir.path(), &inv, &addr);
     synchronize(dir.path(), &inv, &addr);
     let _ = sh("bash", &["tests/hosts/cluster.sh", "down", "--name", "dtn"]);
 }
