@@ -172,6 +172,24 @@ fn firewall(dir: &Path, inv: &str, addr: &dyn Fn(&str) -> String) {
         c.contains(&"add chain inet drover web".to_string()),
         "{c:?}"
     );
+    let diffs: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get("diffs").and_then(|d| d.as_array()).cloned())
+        .flatten()
+        .collect();
+    let d = diffs
+        .iter()
+        .find(|d| d["label"] == "table inet drover chain memcached")
+        .unwrap_or_else(|| panic!("no diff for the chain: {diffs:?}"));
+    assert_eq!(d["before"], "", "{d}");
+    assert!(
+        d["after"]
+            .as_str()
+            .unwrap_or("")
+            .contains("reject with tcp reset"),
+        "{d}"
+    );
     assert_eq!(ruleset("dtn1"), before, "check mode changed the ruleset");
     assert!(!before.contains("table inet drover"));
     assert!(connects("dtn3", "dtn1", 11211));

@@ -163,10 +163,12 @@ impl FirewallAction {
             )));
         };
         match e.status {
-            Some(0) => parse_table(&e.stdout_str()).map(Some).map_err(ModuleError::Probe),
+            Some(0) => parse_table(&e.stdout_str())
+                .map(Some)
+                .map_err(ModuleError::Probe),
             Some(1) if e.stderr_str().contains("No such file or directory") => Ok(None),
             Some(127) => Err(ModuleError::Failed(
-                "nft not found: the firewall module needs nftables (install the `nftables` package); there is no iptables backend".into(),
+                "nft not found (install the `nftables` package)".into(),
             )),
             _ => Err(ModuleError::Failed(format!(
                 "nft -j list table {FAMILY} {TABLE} failed (exit {:?}): {}",
