@@ -310,6 +310,8 @@ impl Action for FirewallAction {
                 let mut summaries: Vec<String> = Vec::new();
                 if cur.is_none() {
                     summaries.push(format!("add chain {t} {n}"));
+                } else if !right_kind {
+                    summaries.push(format!("recreate chain {t} {n} as an input filter chain"));
                 }
                 for r in have.iter().filter(|r| !self.rules.contains(r)) {
                     summaries.push(format!("remove rule {t} {n}: {r}"));
