@@ -172,6 +172,24 @@ fn firewall(dir: &Path, inv: &str, addr: &dyn Fn(&str) -> String) {
         c.contains(&"add chain inet drover web".to_string()),
         "{c:?}"
     );
+    let diffs: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get("diffs").and_then(|d| d.as_array()).cloned())
+        .flatten()
+        .collect();
+    let d = diffs
+        .iter()
+        .find(|d| d["label"] == "table inet drover chain memcached")
+        .unwrap_or_else(|| panic!("no diff for the chain: {diffs:?}"));
+    assert_eq!(d["before"], "", "{d}");
+    assert!(
+        d["after"]
+            .as_str()
+            .unwrap_or("")
+            .contains("reject with tcp reset"),
+        "{d}"
+    );
     assert_eq!(ruleset("dtn1"), before, "check mode changed the ruleset");
     assert!(!before.contains("table inet drover"));
     assert!(connects("dtn3", "dtn1", 11211));
@@ -274,6 +292,74 @@ fn firewall(dir: &Path, inv: &str, addr: &dyn Fn(&str) -> String) {
         0,
         &[("dtn1", 1), ("dtn2", 0), ("dtn3", 1)],
     );
+}
+
+/// dtn3 without nft: the iptables backend, checked the same way.
+fn firewall_iptables(dir: &Path, inv: &str, addr: &dyn Fn(&str) -> String) {
+    let rm = play(
+        dir,
+        "rm-nft.yml",
+        "dtn3",
+        "    - apt: {name: nftables, state: absent}\n",
+    );
+    run(&rm, inv, &[], 0, &[("dtn3", 1)]);
+    assert!(!dx("dtn3", &["sh", "-c", "command -v nft"]).status.success());
+    let o = sh(
+        "docker",
+        &[
+            "exec",
+            "-d",
+            "dtn3",
+            "python3",
+            "-m",
+            "http.server",
+            "11211",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    dsh(
+        "dtn3",
+        "iptables -N MINE && iptables -A MINE -p tcp --dport 9999 -j DROP && iptables -A INPUT -j MINE",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let fw = play(
+        dir,
+        "fw-ipt.yml",
+        "dtn3",
+        &format!(
+            "    - firewall: {{name: mc, port: 11211, sources: [\"{}\"]}}\n",
+            addr("dtn2")
+        ),
+    );
+    let save = || dsh("dtn3", "iptables -S");
+    let before = save();
+    let o = run(&fw, inv, &["--check"], 0, &[("dtn3", 1)]);
+    let c = changes(&o);
+    let allow = format!(
+        "add rule -A DROVER-mc -s {}/32 -p tcp -m multiport --dports 11211 -j ACCEPT",
+        addr("dtn2")
+    );
+    assert!(c.contains(&allow), "{c:?}");
+    assert_eq!(save(), before, "check mode changed iptables");
+    assert!(connects("dtn1", "dtn3", 11211));
+    run(&fw, inv, &[], 0, &[("dtn3", 1)]);
+    assert!(connects("dtn2", "dtn3", 11211), "allowed host refused");
+    assert!(!connects("dtn1", "dtn3", 11211), "outside host got through");
+    run(&fw, inv, &[], 0, &[("dtn3", 0)]);
+    let absent = play(
+        dir,
+        "absent-ipt.yml",
+        "dtn3",
+        "    - firewall: {name: mc, state: absent}\n",
+    );
+    run(&absent, inv, &[], 0, &[("dtn3", 1)]);
+    assert!(connects("dtn1", "dtn3", 11211));
+    assert_eq!(save(), before, "iptables not back as it was");
+    assert!(
+        before.contains("-A MINE -p tcp -m tcp --dport 9999 -j DROP"),
+        "{before}"
+    );
+    run(&absent, inv, &[], 0, &[("dtn3", 0)]);
 }
 
 fn tree(h: &str, dir: &str) -> String {
@@ -412,10 +498,11 @@ fn firewall_and_synchronize_on_real_hosts() {
         dir.path(),
         "pkgs.yml",
         "testhosts",
-        "    - apt: {name: [nftables, rsync], update_cache: yes}\n",
+        "    - apt: {name: [nftables, iptables, rsync], update_cache: yes}\n",
     );
     run(&pkgs, &inv, &[], 0, &[]);
     firewall(dir.path(), &inv, &addr);
+    firewall_iptables(dir.path(), &inv, &addr);
     synchronize(dir.path(), &inv, &addr);
     let _ = sh("bash", &["tests/hosts/cluster.sh", "down", "--name", "dtn"]);
 }

@@ -95,6 +95,8 @@ struct Case {
     answer_want: &'static str,
 }
 
+/// The broken run is preceded by a task that notifies the same handler:
+/// the failed host must still not run it (as Ansible without force_handlers).
 fn playbook(dir: &Path, c: &Case, which: &str, content: &str) -> String {
     let src = dir.join(format!("{}-{which}", c.name));
     std::fs::write(&src, content).unwrap();
@@ -102,7 +104,12 @@ fn playbook(dir: &Path, c: &Case, which: &str, content: &str) -> String {
     std::fs::write(
         &pb,
         format!(
-            "- hosts: {H}\n  gather_facts: no\n  tasks:\n    - name: install {name} config\n      copy: {{src: {src}, dest: {dest}, validate: \"{v}\", mode: \"{mode}\"}}\n      notify: restart {name}\n  handlers:\n    - name: restart {name}\n{handler}",
+            "- hosts: {H}\n  gather_facts: no\n  tasks:\n{pre}    - name: install {name} config\n      copy: {{src: {src}, dest: {dest}, validate: \"{v}\", mode: \"{mode}\"}}\n      notify: restart {name}\n  handlers:\n    - name: restart {name}\n{handler}",
+            pre = if which == "bad" {
+                format!("    - name: another change\n      command: \"true\"\n      notify: restart {}\n", c.name)
+            } else {
+                String::new()
+            },
             name = c.name,
             src = src.display(),
             dest = c.dest,

@@ -12,11 +12,14 @@
 //! `port` it removes the whole drover table. `persist: yes` also writes the
 //! chain's (idempotent) script to `/etc/nftables.d/drover-NAME.nft` and makes
 //! sure `/etc/nftables.conf` includes `/etc/nftables.d/*.nft`, both checked
-//! with `nft -c -f` before they are installed. Hosts without `nft` get a
-//! clear error: there is no iptables backend yet.
+//! with `nft -c -f` before they are installed. Hosts without `nft` but with
+//! `iptables` get the same rules in a `DROVER-NAME` chain (see `fw_ipt`);
+//! a second probe says which backend the host has.
 
+use crate::fw_ipt;
 use crate::fw_nft::{chain_script, chain_text, parse_table, Chain, Net, Rule, Table, Verdict};
 use crate::fw_nft::{FAMILY, TABLE};
+use crate::fw_persist::{self, CONF};
 use drover_engine::args::{get_bool, get_list, get_str, get_str_list};
 use drover_engine::module::{
     Action, Args, Change, Diff, Kind, Module, ModuleError, Observed, Param, Plan, Probe, Registry,
@@ -37,9 +40,6 @@ const PARAMS: &[Param] = &[
     Param::new("deny", Kind::Str).choices(&["reject", "drop"]),
     Param::new("persist", Kind::Bool),
 ];
-
-const CONF: &str = "/etc/nftables.conf";
-const INCLUDE: &str = "include \"/etc/nftables.d/*.nft\"";
 
 pub struct FirewallModule;
 
@@ -140,6 +140,7 @@ impl Module for FirewallModule {
             name,
             present,
             rules: rules.iter().map(Rule::text).collect(),
+            model: rules,
             persist: get_bool(args, "persist", false)?,
         }))
     }
@@ -150,14 +151,11 @@ struct FirewallAction {
     name: String,
     present: bool,
     rules: Vec<String>,
+    model: Vec<Rule>,
     persist: bool,
 }
 
 impl FirewallAction {
-    fn persist_path(&self) -> String {
-        format!("/etc/nftables.d/drover-{}.nft", self.name)
-    }
-
     fn table(&self, o: Option<&Observed>) -> Result<Table, ModuleError> {
         let Some(Observed::Exec(e)) = o else {
             return Err(ModuleError::Probe(format!(
@@ -165,10 +163,12 @@ impl FirewallAction {
             )));
         };
         match e.status {
-            Some(0) => parse_table(&e.stdout_str()).map(Some).map_err(ModuleError::Probe),
+            Some(0) => parse_table(&e.stdout_str())
+                .map(Some)
+                .map_err(ModuleError::Probe),
             Some(1) if e.stderr_str().contains("No such file or directory") => Ok(None),
             Some(127) => Err(ModuleError::Failed(
-                "nft not found: the firewall module needs nftables (install the `nftables` package); there is no iptables backend".into(),
+                "nft not found (install the `nftables` package)".into(),
             )),
             _ => Err(ModuleError::Failed(format!(
                 "nft -j list table {FAMILY} {TABLE} failed (exit {:?}): {}",
@@ -176,6 +176,28 @@ impl FirewallAction {
                 e.stderr_str().trim()
             ))),
         }
+    }
+
+    /// Hosts without nft: the iptables backend (see `fw_ipt`).
+    fn plan_iptables(&self, out: &str) -> Result<Plan, ModuleError> {
+        if self.persist {
+            return Err(ModuleError::Failed(
+                "persist needs nftables; this host only has iptables".into(),
+            ));
+        }
+        let st = fw_ipt::parse(out);
+        let changes = fw_ipt::plan(&self.name, self.present, &self.model, &st)
+            .map_err(ModuleError::Failed)?;
+        let mut result = serde_json::Map::new();
+        result.insert("backend".into(), json!("iptables"));
+        Ok(Plan {
+            reason: changes
+                .is_empty()
+                .then(|| format!("iptables chain DROVER-{} is as wanted", self.name)),
+            changes,
+            result,
+            ..Default::default()
+        })
     }
 
     fn nft(script: String) -> Step {
@@ -199,76 +221,14 @@ impl FirewallAction {
                 "expected file content, got {o:?}"
             ))),
         };
-        let (file, conf) = (content(1)?, content(2)?);
-        let path = self.persist_path();
-        if !self.present {
-            if file.is_some() {
-                out.push(Change::new(
-                    format!("remove {path}"),
-                    vec![Step::exec(["rm", "-f", "--", &path])],
-                ));
-            }
-            return Ok(());
-        }
-        let want = format!(
-            "# written by drover (firewall `{}`); loaded through {CONF}\n{}",
-            self.name,
-            chain_script(&self.name, &self.rules, false)
-        );
-        if file.as_deref() != Some(want.as_str()) {
-            let w = |p: &str, c: &str| Step::Write {
-                path: p.into(),
-                content: Arc::new(c.as_bytes().to_vec()),
-                mode: Some(0o644),
-                owner: None,
-                group: None,
-                validate: Some("nft -c -f %s".into()),
-                backup: false,
-            };
-            out.push(
-                Change::new(
-                    format!("write {path}"),
-                    vec![
-                        Step::exec(["mkdir", "-p", "/etc/nftables.d"]),
-                        w(&path, &want),
-                    ],
-                )
-                .with_diff(Diff {
-                    label: path.clone(),
-                    before: file.unwrap_or_default(),
-                    after: want.clone(),
-                }),
-            );
-        }
-        let conf = conf.unwrap_or_default();
-        if !conf.lines().any(|l| l.trim() == INCLUDE) {
-            let mut after = conf.clone();
-            if !after.is_empty() && !after.ends_with('\n') {
-                after.push('\n');
-            }
-            after.push_str(INCLUDE);
-            after.push('\n');
-            let step = Step::Write {
-                path: CONF.into(),
-                content: Arc::new(after.clone().into_bytes()),
-                mode: None,
-                owner: None,
-                group: None,
-                validate: None,
-                backup: false,
-            };
-            out.push(
-                Change::new(
-                    format!("include /etc/nftables.d/*.nft in {CONF}"),
-                    vec![step],
-                )
-                .with_diff(Diff {
-                    label: CONF.into(),
-                    before: conf,
-                    after,
-                }),
-            );
-        }
+        let (file, conf) = (content(2)?, content(3)?);
+        out.extend(fw_persist::changes(
+            &self.name,
+            self.present,
+            &self.rules,
+            file,
+            conf,
+        ));
         Ok(())
     }
 }
@@ -280,9 +240,14 @@ impl Action for FirewallAction {
                 .map(String::from)
                 .to_vec(),
         }];
+        p.push(Probe::Exec {
+            argv: ["sh", "-c", fw_ipt::BACKEND_PROBE]
+                .map(String::from)
+                .to_vec(),
+        });
         if self.persist && !self.name.is_empty() {
             p.push(Probe::Read {
-                path: self.persist_path(),
+                path: fw_persist::path(&self.name),
             });
             p.push(Probe::Read { path: CONF.into() });
         }
@@ -290,6 +255,23 @@ impl Action for FirewallAction {
     }
 
     fn plan(&self, observed: &[Observed]) -> Result<Plan, ModuleError> {
+        let backend = match observed.get(1) {
+            Some(Observed::Exec(e)) => e.stdout_str(),
+            o => {
+                return Err(ModuleError::Probe(format!(
+                    "expected the backend, got {o:?}"
+                )))
+            }
+        };
+        match backend.lines().next().unwrap_or_default() {
+            "nft" => {}
+            "iptables" => return self.plan_iptables(&backend),
+            _ => {
+                return Err(ModuleError::Failed(
+                    "neither nft nor iptables found: install the `nftables` package".into(),
+                ))
+            }
+        }
         let table = self.table(observed.first())?;
         let t = format!("{FAMILY} {TABLE}");
         let n = &self.name;
@@ -328,6 +310,8 @@ impl Action for FirewallAction {
                 let mut summaries: Vec<String> = Vec::new();
                 if cur.is_none() {
                     summaries.push(format!("add chain {t} {n}"));
+                } else if !right_kind {
+                    summaries.push(format!("recreate chain {t} {n} as an input filter chain"));
                 }
                 for r in have.iter().filter(|r| !self.rules.contains(r)) {
                     summaries.push(format!("remove rule {t} {n}: {r}"));
@@ -358,6 +342,7 @@ impl Action for FirewallAction {
             self.persist_changes(observed, &mut changes)?;
         }
         let mut result = serde_json::Map::new();
+        result.insert("backend".into(), json!("nftables"));
         result.insert("table".into(), json!(t));
         result.insert("chain".into(), json!(n));
         result.insert(

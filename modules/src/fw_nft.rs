@@ -286,3 +286,27 @@ pub fn chain_text(name: &str, c: Option<&Chain>) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nets_are_normalised_to_their_network() {
+        assert_eq!(Net::parse("10.0.0.5/24").unwrap().text(), "10.0.0.0/24");
+        assert_eq!(Net::parse("10.0.0.5/32").unwrap().text(), "10.0.0.5");
+        assert_eq!(Net::parse("fd00::5/64").unwrap().text(), "fd00::/64");
+        assert_eq!(Net::parse("0.0.0.0/0").unwrap().text(), "0.0.0.0/0");
+        assert!(Net::parse("10.0.0.1/33").is_err());
+        assert!(Net::parse("dtn2").is_err());
+    }
+
+    #[test]
+    fn chain_script_recreates_a_chain_of_the_wrong_kind() {
+        let s = chain_script("mc", &["tcp dport { 1 } accept".into()], true);
+        assert_eq!(
+            s,
+            "add table inet drover\nflush chain inet drover mc\ndelete chain inet drover mc\nadd chain inet drover mc { type filter hook input priority filter; policy accept; }\nflush chain inet drover mc\nadd rule inet drover mc tcp dport { 1 } accept\n"
+        );
+    }
+}
