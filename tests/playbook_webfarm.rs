@@ -212,4 +212,64 @@ fn webfarm_playbook_on_real_hosts() {
     let r = run_ok(PB, &inv, &["-e", "webfarm_ttl=120"]);
     assert_eq!(changed(&r, &dns), 0, "{r}");
     assert_eq!(serial(&out, &dns_ip), s1 + 1);
+
+    // WF-06/07 cannot run here (no NFS server in this kernel), but their
+    // tasks must render and plan: --check with webfarm_nfs=true predicts the
+    // NFS changes on A and B only, and touches nothing.
+    let before: Vec<String> = farm
+        .iter()
+        .map(|h| {
+            dx_ok(
+                h,
+                &format!("{SNAPSHOT}; cat /etc/exports /etc/fstab 2>&1; true"),
+            )
+        })
+        .collect();
+    let r = run_ok(
+        PB,
+        &inv,
+        &["--check", "-e", "webfarm_nfs=true", "-e", "webfarm_ttl=120"],
+    );
+    assert_eq!(changed(&r, &dns), 0, "{r}");
+    assert!(changed(&r, &a) >= 4 && changed(&r, &b) >= 4, "{r}");
+    for (h, snap) in farm.iter().zip(&before) {
+        let now = dx_ok(
+            h,
+            &format!("{SNAPSHOT}; cat /etc/exports /etc/fstab 2>&1; true"),
+        );
+        assert_eq!(&now, snap, "{h}: --check changed the host");
+    }
+    assert!(!installed(&a, "nfs-kernel-server") && !installed(&b, "nfs-common"));
+
+    // WF-03, standalone variant: the outside host becomes a second "A" with
+    // the packaged rsync daemon (no xinetd); B may read it, and a second run
+    // changes nothing.
+    let inv2 = write(
+        dir.path(),
+        "standalone.ini",
+        &inventory(&c)
+            .replace(
+                &format!("[web_master]\n{a} ansible_host={a_ip} web_addr={a_ip}"),
+                &format!(
+                    "[web_master]\n{out} ansible_host={o_ip} web_addr={o_ip}",
+                    o_ip = c.ip(4)
+                ),
+            )
+            .replace(
+                "webfarm_rsync_daemon=xinetd",
+                "webfarm_rsync_daemon=standalone",
+            ),
+    );
+    let tags = ["--tags", "WF-03,WF-04"];
+    let r = run_ok(PB, &inv2, &tags);
+    assert!(changed(&r, &out) >= 3, "{r}");
+    assert!(!installed(&out, "xinetd"));
+    let banner = dx_ok(
+        &b,
+        &format!("bash -c 'exec 3<>/dev/tcp/{}/873; head -c 9 <&3'", c.ip(4)),
+    );
+    assert_eq!(banner, "@RSYNCD: ");
+    assert!(dx_ok(&b, &format!("rsync {}::", c.ip(4))).contains("www"));
+    let r = run_ok(PB, &inv2, &tags);
+    assert_eq!(changed(&r, &out), 0, "{r}");
 }

@@ -118,7 +118,7 @@ pub(super) fn overlay(p: &HashMap<String, Predicted>, probes: &[Probe], observed
     for (probe, obs) in probes.iter().zip(observed.iter_mut()) {
         match probe {
             Probe::Stat { path, .. } => {
-                if let Some(pr) = p.get(path) {
+                if let Some(pr) = p.get(path).or_else(|| p.get(&lexical(path))) {
                     let mut st = stat_of(pr);
                     if let Observed::Stat(Some(old)) = obs {
                         // Keep real ownership/mode where the prediction does not set them.
@@ -144,11 +144,48 @@ pub(super) fn overlay(p: &HashMap<String, Predicted>, probes: &[Probe], observed
                 }
             }
             Probe::Read { path } => {
-                if let Some(Predicted::File { content, .. }) = p.get(path) {
+                if let Some(Predicted::File { content, .. }) =
+                    p.get(path).or_else(|| p.get(&lexical(path)))
+                {
                     *obs = Observed::Content(Some(content.as_ref().clone()));
                 }
             }
             Probe::Exec { .. } | Probe::ExecStdin { .. } => {}
         }
+    }
+}
+
+/// `path` without `.`, empty and `..` components (`/a/b/../c` → `/a/c`), so
+/// a link's `src` relative to its folder (`sites-enabled/../sites-available/x`,
+/// as `a2ensite` makes) finds the file an earlier task would write. Lexical
+/// only: a symlinked folder before `..` would resolve elsewhere on the host.
+fn lexical(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let body = parts.join("/");
+    if path.starts_with('/') {
+        format!("/{body}")
+    } else {
+        body
+    }
+}
+
+#[cfg(test)]
+mod lexical_tests {
+    #[test]
+    fn lexical_paths() {
+        use super::lexical;
+        assert_eq!(lexical("/etc/a/../b/./c"), "/etc/b/c");
+        assert_eq!(lexical("/etc//x/"), "/etc/x");
+        assert_eq!(lexical("/../x"), "/x");
+        assert_eq!(lexical("a/../b"), "b");
     }
 }

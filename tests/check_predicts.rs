@@ -1,4 +1,6 @@
-//! Check mode and a service that does not exist yet (`ModuleError::Absent`):
+//! Check mode's predictions from earlier, unapplied tasks. A link whose
+//! relative `src` (`../a/x`) an earlier task would write is predicted, not
+//! failed. A service that does not exist yet (`ModuleError::Absent`):
 //! after an earlier predicted change on the host (say, the package install
 //! that would provide it) `--check` reports the service task as a predicted
 //! change instead of failing; with no earlier change it still fails, and a
@@ -47,4 +49,25 @@ fn missing_service_in_check_mode() {
     let (rc, out) = run(dir.path(), &format!("{head}{earlier}{SERVICE}"), false);
     assert_eq!(rc, 2, "{out}");
     assert!(out.contains("not found"), "{out}");
+}
+
+#[test]
+fn relative_link_to_a_predicted_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display();
+    std::fs::create_dir(dir.path().join("enabled")).expect("mkdir");
+    std::fs::create_dir(dir.path().join("available")).expect("mkdir");
+    let body = format!(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n\
+         \x20   - copy: {{dest: {d}/available/site.conf, content: x}}\n\
+         \x20   - file: {{src: ../available/site.conf, dest: {d}/enabled/site.conf, state: link}}\n"
+    );
+    let (rc, out) = run(dir.path(), &body, true);
+    assert_eq!(rc, 0, "{out}");
+    assert!(out.contains("would change: [localhost] file"), "{out}");
+    assert!(!dir.path().join("available/site.conf").exists());
+    let (rc, out) = run(dir.path(), &body, false);
+    assert_eq!(rc, 0, "{out}");
+    let t = std::fs::read_link(dir.path().join("enabled/site.conf")).expect("link");
+    assert_eq!(t.display().to_string(), "../available/site.conf");
 }
