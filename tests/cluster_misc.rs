@@ -407,6 +407,28 @@ fn utility_modules_on_real_hosts() {
         "{r}"
     );
     assert!(dx_ok("dtm2", "curl -sf http://127.0.0.1:8766/index.txt"));
+    // uri retried with until: a server that starts later; the registered
+    // status of the failed attempts is -1, then 200.
+    for h in HOSTS {
+        serve(h, 8767, 3);
+        assert!(dx_ok(
+            h,
+            "rm -f /tmp/ready.log; (sleep 2; echo server ready > /tmp/ready.log) >/dev/null 2>&1 &"
+        ));
+    }
+    let retry = play(
+        d,
+        "retry.yml",
+        "    - name: retry\n      uri: {url: \"http://127.0.0.1:8767/index.txt\"}\n      register: r\n      until: (eq r.status 200)\n      retries: 20\n      delay: 1\n    - name: file\n      wait_for: {path: /tmp/ready.log, search_regex: \"serv[a-z]+ ready\", timeout: 20}\n    - name: gone\n      uri: {url: \"http://127.0.0.1:8767/nope\"}\n      register: g\n      ignore_errors: yes\n    - assert: {that: [\"(eq g.status 404)\", \"g.failed\"]}\n",
+    );
+    let o = run(&retry, &inv, &[], 0, 0);
+    assert_eq!(result_of(&o, "retry", "dtm1")["output"]["status"], 200);
+    assert!(
+        result_of(&o, "gone", "dtm2")["ignored"] == true,
+        "{}",
+        text(&o)
+    );
+
     // A closed port times out within its timeout, with a clear message.
     let closed = play(
         d,

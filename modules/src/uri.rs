@@ -182,12 +182,13 @@ struct UriAction {
 }
 
 impl UriAction {
-    /// Result fields from the script's output; Err when the status is unexpected.
+    /// Result fields from the script's output; `Ok(Some(msg))` when the
+    /// status is not one of `status_code` (the task fails, keeping them).
     fn interpret(
         &self,
         o: &ExecOutput,
         result: &mut Map<String, Value>,
-    ) -> Result<(), ModuleError> {
+    ) -> Result<Option<String>, ModuleError> {
         if o.status != Some(0) {
             return Err(ModuleError::Failed(format!(
                 "uri: {}",
@@ -252,13 +253,15 @@ impl UriAction {
                 format!("HTTP Error {status}: {reason}")
             };
             let want: Vec<String> = self.codes.iter().map(|c| c.to_string()).collect();
-            return Err(ModuleError::Failed(format!(
+            let m = format!(
                 "Status code was {status} and not [{}]: {m}",
                 want.join(", ")
-            )));
+            );
+            result.insert("msg".into(), json!(m));
+            return Ok(Some(m));
         }
         result.insert("msg".into(), json!(msg));
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -277,7 +280,7 @@ impl Action for UriAction {
         if self.read_only {
             let o = exec_at(observed, 0, "curl")?;
             let mut plan = Plan::default();
-            self.interpret(o, &mut plan.result)?;
+            plan.failed = self.interpret(o, &mut plan.result)?;
             plan.reason = Some(format!("{} {} is read-only", self.method, self.url));
             return Ok(plan);
         }
@@ -301,6 +304,9 @@ impl Action for UriAction {
         let o = captured
             .first()
             .ok_or_else(|| ModuleError::Probe("uri: the request produced no output".into()))?;
-        self.interpret(o, result)
+        match self.interpret(o, result)? {
+            Some(m) => Err(ModuleError::Failed(m)),
+            None => Ok(()),
+        }
     }
 }
