@@ -38,7 +38,7 @@ pub fn register(r: &mut Registry) {
 /// `$1` url, `$2` method, `$3` timeout, `$4` 1 = body on stdin, rest: curl
 /// options. Prints `DROVER-URI rc code url`, the headers, `DROVER-BODY`, the body.
 const SCRIPT: &str = r#"url=$1 method=$2 tmo=$3 stdin=$4; shift 4
-command -v curl >/dev/null 2>&1 || { echo "uri needs curl on the host (neither curl nor wget used; curl not found)" >&2; exit 127; }
+command -v curl >/dev/null 2>&1 || { echo "uri needs curl on the host (curl not found; wget is not used)" >&2; exit 127; }
 d=$(mktemp -d) || exit 1
 trap 'rm -rf "$d"' EXIT
 if [ "$stdin" = 1 ]; then set -- "$@" --data-binary @-; fi
