@@ -209,7 +209,12 @@ impl UriAction {
             .position(|w| w == marker)
             .ok_or_else(|| ModuleError::Probe("uri output has no body marker".into()))?;
         let headers = String::from_utf8_lossy(&out[head_line.len().min(pos)..pos]).into_owned();
-        let body = &out[pos + marker.len()..];
+        // HEAD (`curl -I`) writes the headers where a body would go.
+        let body: &[u8] = if self.method == "HEAD" {
+            &[]
+        } else {
+            &out[pos + marker.len()..]
+        };
         // The last response's headers (after redirects).
         let last = headers
             .split("\r\n\r\n")
