@@ -455,6 +455,28 @@ fn utility_modules_on_real_hosts() {
     );
     run(&stopped, &inv, &[], 0, 0);
 
+    // uri on a host without curl: GNU wget makes the request.
+    let wget = play(
+        d,
+        "wget.yml",
+        "    - apt: {name: wget}\n    - apt: {name: curl, state: absent}\n      when: (eq inventory_hostname \"dtm2\")\n",
+    );
+    let o = drover(&["run", &wget, "-i", &inv, "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!dx_ok("dtm2", "command -v curl") && dx_ok("dtm2", "command -v wget"));
+    let o = run(&uri, &inv, &[], 0, 0);
+    let r = &result_of(&o, "get", "dtm2")["output"];
+    assert_eq!(
+        (&r["status"], &r["content"]),
+        (&Value::from(200), &Value::from("hello\n")),
+        "{r}"
+    );
+    let o = run(&notfound, &inv, &[], 2, 0);
+    let r = &result_of(&o, "missing", "dtm2");
+    assert_eq!(r["output"]["status"], 404, "{r}");
+    let o = run(&post, &inv, &[], 0, 1);
+    assert_eq!(result_of(&o, "post", "dtm2")["output"]["status"], 501);
+
     // Bad arguments name the task, the host and the value.
     let badmount = play(
         d,
