@@ -407,6 +407,28 @@ fn utility_modules_on_real_hosts() {
         "{r}"
     );
     assert!(dx_ok("dtm2", "curl -sf http://127.0.0.1:8766/index.txt"));
+    // uri retried with until: a server that starts later; the registered
+    // status of the failed attempts is -1, then 200.
+    for h in HOSTS {
+        serve(h, 8767, 3);
+        assert!(dx_ok(
+            h,
+            "rm -f /tmp/ready.log; (sleep 2; echo server ready > /tmp/ready.log) >/dev/null 2>&1 &"
+        ));
+    }
+    let retry = play(
+        d,
+        "retry.yml",
+        "    - name: retry\n      uri: {url: \"http://127.0.0.1:8767/index.txt\"}\n      register: r\n      until: (eq r.status 200)\n      retries: 20\n      delay: 1\n    - name: file\n      wait_for: {path: /tmp/ready.log, search_regex: \"serv[a-z]+ ready\", timeout: 20}\n    - name: gone\n      uri: {url: \"http://127.0.0.1:8767/nope\"}\n      register: g\n      ignore_errors: yes\n    - assert: {that: [\"(eq g.status 404)\", \"g.failed\"]}\n",
+    );
+    let o = run(&retry, &inv, &[], 0, 0);
+    assert_eq!(result_of(&o, "retry", "dtm1")["output"]["status"], 200);
+    assert!(
+        result_of(&o, "gone", "dtm2")["ignored"] == true,
+        "{}",
+        text(&o)
+    );
+
     // A closed port times out within its timeout, with a clear message.
     let closed = play(
         d,
@@ -432,6 +454,28 @@ fn utility_modules_on_real_hosts() {
         "    - wait_for: {port: 8799, state: stopped, timeout: 5}\n",
     );
     run(&stopped, &inv, &[], 0, 0);
+
+    // uri on a host without curl: GNU wget makes the request.
+    let wget = play(
+        d,
+        "wget.yml",
+        "    - apt: {name: wget}\n    - apt: {name: curl, state: absent}\n      when: (eq inventory_hostname \"dtm2\")\n",
+    );
+    let o = drover(&["run", &wget, "-i", &inv, "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!dx_ok("dtm2", "command -v curl") && dx_ok("dtm2", "command -v wget"));
+    let o = run(&uri, &inv, &[], 0, 0);
+    let r = &result_of(&o, "get", "dtm2")["output"];
+    assert_eq!(
+        (&r["status"], &r["content"]),
+        (&Value::from(200), &Value::from("hello\n")),
+        "{r}"
+    );
+    let o = run(&notfound, &inv, &[], 2, 0);
+    let r = &result_of(&o, "missing", "dtm2");
+    assert_eq!(r["output"]["status"], 404, "{r}");
+    let o = run(&post, &inv, &[], 0, 1);
+    assert_eq!(result_of(&o, "post", "dtm2")["output"]["status"], 501);
 
     // Bad arguments name the task, the host and the value.
     let badmount = play(

@@ -333,6 +333,10 @@ pub struct Plan {
     /// For modules whose change is not knowable before running (command,
     /// shell): check mode reports "would run" instead of "would change".
     pub unknown_until_run: bool,
+    /// The observation itself is a failure (uri's unexpected status,
+    /// wait_for's timeout): the task fails with this message but keeps
+    /// `result`, so `register`, `until` and `failed_when` can look at it.
+    pub failed: Option<String>,
 }
 
 impl Plan {

@@ -23,7 +23,6 @@ const PARAMS: &[Param] = &[
     Param::new("dest", Kind::Str).required(),
     Param::new("flat", Kind::Bool),
     Param::new("fail_on_missing", Kind::Bool),
-    Param::new("validate_checksum", Kind::Bool),
 ];
 
 pub struct FetchModule;

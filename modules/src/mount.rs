@@ -204,13 +204,21 @@ impl MountAction {
         ])
     }
 
+    /// `mount -o remount,OPTS PATH`; with the default options, as Ansible,
+    /// plain `-o remount` (mount then reads them from the fstab: `-T` for
+    /// another file), so "defaults" never turns a read-only mount writable.
     fn remount_step(&self) -> Step {
-        Step::exec([
-            "mount".to_string(),
-            "-o".into(),
-            format!("remount,{}", unescape(&self.opts)),
-            self.path.clone(),
-        ])
+        let mut argv = vec!["mount".to_string(), "-o".into()];
+        if self.opts == "defaults" {
+            argv.push("remount".into());
+            if self.fstab != "/etc/fstab" {
+                argv.extend(["-T".into(), self.fstab.clone()]);
+            }
+        } else {
+            argv.push(format!("remount,{}", unescape(&self.opts)));
+        }
+        argv.push(self.path.clone());
+        Step::exec(argv)
     }
 }
 

@@ -1,11 +1,12 @@
-//! `uri` module: one HTTP request made from the host with `curl` (the URL,
-//! method and headers are positional arguments of a fixed script; a body
-//! goes on stdin). GET and HEAD are read-only: they run as a probe, also
-//! under `--check`, and never report a change. Other methods are a step
-//! (changed, not sent in check mode); their response is read back in
-//! `after_apply`. Results as Ansible's: `status`, `url`, `msg`, `content`
-//! (with `return_content`), `json`, `redirected`, and the response headers
-//! as lowercase keys. A status outside `status_code` fails the task.
+//! `uri` module: one HTTP request made from the host with `curl` (GNU
+//! `wget` when curl is missing). URL, method, headers and options are
+//! positional arguments of a fixed script; a body goes on stdin. GET and
+//! HEAD are read-only: they run as a probe, also under `--check`, and never
+//! report a change. Other methods are a step (changed, not sent in check
+//! mode); their response is read back in `after_apply`. Results as
+//! Ansible's: `status`, `url`, `msg`, `content` (with `return_content`),
+//! `json`, `redirected`, and the response headers as lowercase keys. A
+//! status outside `status_code` fails the task, keeping those fields.
 
 use crate::sys_common::{bad, exec_at, exec_step, sh};
 use drover_engine::args::{get_bool, get_int, get_list, get_str, req_str};
@@ -35,16 +36,44 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(UriModule));
 }
 
-/// `$1` url, `$2` method, `$3` timeout, `$4` 1 = body on stdin, rest: curl
-/// options. Prints `DROVER-URI rc code url`, the headers, `DROVER-BODY`, the body.
-const SCRIPT: &str = r#"url=$1 method=$2 tmo=$3 stdin=$4; shift 4
-command -v curl >/dev/null 2>&1 || { echo "uri needs curl on the host (neither curl nor wget used; curl not found)" >&2; exit 127; }
+/// `$1` url, `$2` method, `$3` timeout, `$4` body: 0 none, 1 on stdin, 2
+/// in `$5`; `$6` follow redirects, `$7` skip TLS checks (1/0); the rest are
+/// `Name: value` headers. Uses curl, else GNU wget. Prints
+/// `DROVER-URI rc code url`, the response headers, `DROVER-BODY`, the body.
+const SCRIPT: &str = r#"url=$1 method=$2 tmo=$3 bmode=$4 barg=$5 follow=$6 insecure=$7; shift 7
 d=$(mktemp -d) || exit 1
 trap 'rm -rf "$d"' EXIT
-if [ "$stdin" = 1 ]; then set -- "$@" --data-binary @-; fi
-case $method in GET|HEAD) ;; *) set -- -X "$method" "$@" ;; esac
-w=$(curl -sS --max-time "$tmo" -o "$d/b" -D "$d/h" -w '%{http_code} %{url_effective}' "$@" -- "$url" 2>"$d/e")
-rc=$?
+if [ "$bmode" = 1 ]; then cat > "$d/in"; elif [ "$bmode" = 2 ]; then printf '%s' "$barg" > "$d/in"; fi
+n=$#
+if command -v curl >/dev/null 2>&1; then
+  while [ "$n" -gt 0 ]; do h=$1; shift; set -- "$@" -H "$h"; n=$((n - 1)); done
+  if [ "$follow" = 1 ]; then set -- "$@" -L; fi
+  if [ "$insecure" = 1 ]; then set -- "$@" -k; fi
+  if [ "$bmode" != 0 ]; then set -- "$@" --data-binary "@$d/in"; fi
+  case $method in
+    GET) if [ "$bmode" != 0 ]; then set -- "$@" -X GET; fi ;;
+    HEAD) set -- "$@" -I ;;
+    *) set -- "$@" -X "$method" ;;
+  esac
+  w=$(curl -sS --max-time "$tmo" -o "$d/b" -D "$d/h" -w '%{http_code} %{url_effective}' "$@" -- "$url" 2>"$d/e")
+  rc=$?
+elif command -v wget >/dev/null 2>&1; then
+  while [ "$n" -gt 0 ]; do h=$1; shift; set -- "$@" "--header=$h"; n=$((n - 1)); done
+  if [ "$follow" != 1 ]; then set -- "$@" --max-redirect=0; fi
+  if [ "$insecure" = 1 ]; then set -- "$@" --no-check-certificate; fi
+  if [ "$bmode" != 0 ]; then set -- "$@" "--body-file=$d/in"; fi
+  if [ "$method" != GET ] || [ "$bmode" != 0 ]; then set -- "$@" "--method=$method"; fi
+  wget -q -S --content-on-error --tries=1 --timeout="$tmo" -O "$d/b" "$@" -- "$url" 2>"$d/w"
+  rc=$?
+  awk '/^  HTTP\//{ if (n++) printf "\r\n" } /^  /{ sub(/^  /, ""); printf "%s\r\n", $0 }' "$d/w" > "$d/h"
+  code=$(awk '/^  HTTP\//{ c = $2 } END { printf "%03d", c }' "$d/w")
+  if [ "$code" != 000 ]; then rc=0; fi
+  grep -v '^  ' "$d/w" > "$d/e"
+  w="$code $url"
+else
+  echo "uri needs curl or wget on the host (neither found)" >&2
+  exit 127
+fi
 printf 'DROVER-URI %s %s\n' "$rc" "$w"
 cat "$d/h" 2>/dev/null
 printf 'DROVER-BODY\n'
@@ -89,7 +118,7 @@ impl Module for UriModule {
         if timeout <= 0 {
             return Err(bad("timeout", &timeout.to_string(), "must be > 0"));
         }
-        let mut opts: Vec<String> = Vec::new();
+        let mut headers: Vec<String> = Vec::new();
         let format = get_str(args, "body_format")?.unwrap_or_else(|| "raw".into());
         let body = match args.get("body") {
             None | Some(Value::Null) => None,
@@ -112,11 +141,11 @@ impl Module for UriModule {
                     ));
                 }
                 has_ct |= k.eq_ignore_ascii_case("content-type");
-                opts.extend(["-H".into(), format!("{k}: {v}")]);
+                headers.push(format!("{k}: {v}"));
             }
         }
         if format == "json" && body.is_some() && !has_ct {
-            opts.extend(["-H".into(), "Content-Type: application/json".into()]);
+            headers.push("Content-Type: application/json".into());
         }
         let read_only = method == "GET" || method == "HEAD";
         let follow = get_str(args, "follow_redirects")?.unwrap_or_else(|| "safe".into());
@@ -132,33 +161,24 @@ impl Module for UriModule {
                 ))
             }
         };
-        if follow_on {
-            opts.push("-L".into());
-        }
-        if method == "HEAD" {
-            opts.push("-I".into());
-        }
-        if !get_bool(args, "validate_certs", true)? {
-            opts.push("-k".into());
-        }
+        let insecure = !get_bool(args, "validate_certs", true)?;
         // A probe has no stdin: a GET/HEAD body goes as an argument.
-        let stdin_body = match (&body, read_only) {
-            (Some(b), true) => {
-                opts.extend([
-                    "--data-binary".into(),
-                    String::from_utf8_lossy(b).into_owned(),
-                ]);
-                None
-            }
-            (b, _) => b.clone(),
+        let (bmode, barg, stdin_body) = match (&body, read_only) {
+            (None, _) => ("0", String::new(), None),
+            (Some(b), true) => ("2", String::from_utf8_lossy(b).into_owned(), None),
+            (Some(b), false) => ("1", String::new(), Some(b.clone())),
         };
+        let flag = |b: bool| if b { "1" } else { "0" }.to_string();
         let mut a = vec![
             url.clone(),
             method.clone(),
             timeout.to_string(),
-            if stdin_body.is_some() { "1" } else { "0" }.into(),
+            bmode.into(),
+            barg,
+            flag(follow_on),
+            flag(insecure),
         ];
-        a.extend(opts);
+        a.extend(headers);
         Ok(Box::new(UriAction {
             argv: sh(SCRIPT, "drover-uri", &a),
             body: stdin_body,
@@ -182,12 +202,13 @@ struct UriAction {
 }
 
 impl UriAction {
-    /// Result fields from the script's output; Err when the status is unexpected.
+    /// Result fields from the script's output; `Ok(Some(msg))` when the
+    /// status is not one of `status_code` (the task fails, keeping them).
     fn interpret(
         &self,
         o: &ExecOutput,
         result: &mut Map<String, Value>,
-    ) -> Result<(), ModuleError> {
+    ) -> Result<Option<String>, ModuleError> {
         if o.status != Some(0) {
             return Err(ModuleError::Failed(format!(
                 "uri: {}",
@@ -208,7 +229,12 @@ impl UriAction {
             .position(|w| w == marker)
             .ok_or_else(|| ModuleError::Probe("uri output has no body marker".into()))?;
         let headers = String::from_utf8_lossy(&out[head_line.len().min(pos)..pos]).into_owned();
-        let body = &out[pos + marker.len()..];
+        // HEAD (`curl -I`) writes the headers where a body would go.
+        let body: &[u8] = if self.method == "HEAD" {
+            &[]
+        } else {
+            &out[pos + marker.len()..]
+        };
         // The last response's headers (after redirects).
         let last = headers
             .split("\r\n\r\n")
@@ -252,13 +278,15 @@ impl UriAction {
                 format!("HTTP Error {status}: {reason}")
             };
             let want: Vec<String> = self.codes.iter().map(|c| c.to_string()).collect();
-            return Err(ModuleError::Failed(format!(
+            let m = format!(
                 "Status code was {status} and not [{}]: {m}",
                 want.join(", ")
-            )));
+            );
+            result.insert("msg".into(), json!(m));
+            return Ok(Some(m));
         }
         result.insert("msg".into(), json!(msg));
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -277,7 +305,7 @@ impl Action for UriAction {
         if self.read_only {
             let o = exec_at(observed, 0, "curl")?;
             let mut plan = Plan::default();
-            self.interpret(o, &mut plan.result)?;
+            plan.failed = self.interpret(o, &mut plan.result)?;
             plan.reason = Some(format!("{} {} is read-only", self.method, self.url));
             return Ok(plan);
         }
@@ -301,6 +329,9 @@ impl Action for UriAction {
         let o = captured
             .first()
             .ok_or_else(|| ModuleError::Probe("uri: the request produced no output".into()))?;
-        self.interpret(o, result)
+        match self.interpret(o, result)? {
+            Some(m) => Err(ModuleError::Failed(m)),
+            None => Ok(()),
+        }
     }
 }

@@ -179,13 +179,12 @@ impl Action for WaitForAction {
         let o = exec_at(observed, 0, "the wait_for loop")?;
         let ms: u64 = o.stdout_str().trim().parse().unwrap_or(0);
         let elapsed = ms / 1000;
+        let mut plan = Plan::unchanged(format!("condition met after {ms} ms"));
         match o.status {
             Some(0) => {}
             Some(1) => {
-                return Err(ModuleError::Failed(format!(
-                    "{} (elapsed {elapsed} s)",
-                    self.msg
-                )))
+                plan.reason = None;
+                plan.failed = Some(format!("{} (elapsed {elapsed} s)", self.msg));
             }
             rc => {
                 return Err(ModuleError::Failed(format!(
@@ -194,7 +193,6 @@ impl Action for WaitForAction {
                 )))
             }
         }
-        let mut plan = Plan::unchanged(format!("condition met after {ms} ms"));
         plan.result.insert("elapsed".into(), json!(elapsed));
         plan.result.insert("state".into(), json!(self.state));
         if let Some(p) = self.port {

@@ -4,6 +4,8 @@
 //! `expect` keys on top of it:
 //!
 //! - `reason: "substring"` — `plan.reason` must contain it;
+//! - `failed: "substring"` — the plan observed a failure (`plan.failed`,
+//!   which keeps `result`) containing it; without it `plan.failed` must be unset;
 //! - `unknown_until_run: true|false`;
 //! - `writes: {PATH: "content"}` — exact bytes of each `Step::Write` to PATH;
 //! - `diffs: [{label, before, after}]` — exact diffs of the changes, in order
@@ -238,6 +240,11 @@ fn check_plan(plan: &Plan, expect: &Map<String, Value>, errs: &mut Vec<String>) 
                 plan.reason
             ));
         }
+    }
+    match (expect.get("failed").map(text), &plan.failed) {
+        (Some(w), Some(got)) if got.contains(&w) => {}
+        (None, None) => {}
+        (w, got) => errs.push(format!("failed: want {w:?}, got {got:?}")),
     }
     if let Some(want) = expect.get("unknown_until_run") {
         if Some(plan.unknown_until_run) != want.as_bool() {

@@ -322,4 +322,37 @@ mod tests {
             std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&p).unwrap().permissions());
         assert_eq!(mode & 0o7777, 0o640);
     }
+
+    #[tokio::test]
+    async fn fetch_copies_to_the_controller_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("remote.txt");
+        std::fs::write(&src, b"from the host\n\x00").unwrap();
+        let dest = dir.path().join("fetched/h1/etc/remote.txt");
+        let conn = LocalConnection::new("localhost");
+        let e = env();
+        let env = ExecEnv {
+            become_: None,
+            env: &e.0,
+            timeout: None,
+        };
+        let step = Step::Fetch {
+            src: src.display().to_string(),
+            dest: dest.clone(),
+        };
+        run_step(&conn, &env, &step).await.unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"from the host\n\x00");
+        // Only the file itself in its folder: no temp file left behind.
+        assert_eq!(
+            std::fs::read_dir(dest.parent().unwrap()).unwrap().count(),
+            1
+        );
+        // A missing source fails the step and writes nothing.
+        let missing = Step::Fetch {
+            src: dir.path().join("nope").display().to_string(),
+            dest: dir.path().join("other"),
+        };
+        assert!(run_step(&conn, &env, &missing).await.is_err());
+        assert!(!dir.path().join("other").exists());
+    }
 }

@@ -495,7 +495,12 @@ impl Runtime {
             if let Some(secs) = plan.result.get("pause_seconds").and_then(Value::as_f64) {
                 tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await;
             }
-            out.changed = plan.is_change();
+            if let Some(m) = &plan.failed {
+                out.failed = true;
+                out.msg = Some(m.clone());
+                out.result.insert("msg".into(), json!(m));
+            }
+            out.changed = plan.is_change() && !out.failed;
             out.would_run = plan.unknown_until_run && check && out.changed;
             for c in &plan.changes {
                 out.changes.push(c.summary.clone());
