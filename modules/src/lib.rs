@@ -26,7 +26,6 @@ pub mod get_url;
 mod fw_nft;
 pub mod galera_status;
 mod fw_ipt;
-mod fw_nft;
 mod fw_persist;
 pub mod group;
 pub mod ini_file;
