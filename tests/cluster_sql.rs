@@ -297,7 +297,29 @@ fn seafile_databases_on_real_mariadb() {
     }
 
     // Second run: nothing to do.
+    let t0 = std::time::Instant::now();
     run(&seafile, &inv, &["-e", &ev], 0, &[(h, 0)]);
+    eprintln!("no-op run of the 3 SQL tasks: {:?}", t0.elapsed());
+
+    // Quoting against the real server: a database name with a quote, a
+    // backtick, a backslash and a space is created, seen, and dropped.
+    let name = r"q'`\x y";
+    let odd_pb = |state: &str| {
+        let yaml_name = name.replace('\\', "\\\\");
+        write(
+            dir.path(),
+            &format!("odd-{state}.yml"),
+            &format!("- hosts: testhosts\n  tasks:\n    - mysql_db: {{name: \"{yaml_name}\", state: {state}}}\n"),
+        )
+    };
+    // `mysql -B` prints a backslash as `\\`.
+    let listed = name.replace('\\', "\\\\");
+    let name = listed.as_str();
+    run(&odd_pb("present"), &inv, &[], 0, &[(h, 1)]);
+    assert!(dbs().lines().any(|l| l == name), "{}", dbs());
+    run(&odd_pb("present"), &inv, &[], 0, &[(h, 0)]);
+    run(&odd_pb("absent"), &inv, &[], 0, &[(h, 1)]);
+    assert!(!dbs().lines().any(|l| l == name), "{}", dbs());
 
     // A column of another type fails clearly and alters nothing.
     let bad = write(
