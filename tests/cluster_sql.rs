@@ -297,7 +297,29 @@ fn seafile_databases_on_real_mariadb() {
     }
 
     // Second run: nothing to do.
+    let t0 = std::time::Instant::now();
     run(&seafile, &inv, &["-e", &ev], 0, &[(h, 0)]);
+    eprintln!("no-op run of the 3 SQL tasks: {:?}", t0.elapsed());
+
+    // Quoting against the real server: a database name with a quote, a
+    // backtick, a backslash and a space is created, seen, and dropped.
+    let name = r"q'`\x y";
+    let odd_pb = |state: &str| {
+        let yaml_name = name.replace('\\', "\\\\");
+        write(
+            dir.path(),
+            &format!("odd-{state}.yml"),
+            &format!("- hosts: testhosts\n  tasks:\n    - mysql_db: {{name: \"{yaml_name}\", state: {state}}}\n"),
+        )
+    };
+    // `mysql -B` prints a backslash as `\\`.
+    let listed = name.replace('\\', "\\\\");
+    let name = listed.as_str();
+    run(&odd_pb("present"), &inv, &[], 0, &[(h, 1)]);
+    assert!(dbs().lines().any(|l| l == name), "{}", dbs());
+    run(&odd_pb("present"), &inv, &[], 0, &[(h, 0)]);
+    run(&odd_pb("absent"), &inv, &[], 0, &[(h, 1)]);
+    assert!(!dbs().lines().any(|l| l == name), "{}", dbs());
 
     // A column of another type fails clearly and alters nothing.
     let bad = write(
@@ -333,4 +355,104 @@ fn seafile_databases_on_real_mariadb() {
     assert!(!text(&o).contains("nope-Wr0ng"), "{}", text(&o));
 
     let _ = sh("bash", &["tests/hosts/cluster.sh", "down", "--name", "dtq"]);
+}
+
+/// Index of the first JSON event matching (event, task, host).
+fn event_at(events: &[serde_json::Value], ev: &str, task: &str, host: &str) -> usize {
+    events
+        .iter()
+        .position(|v| v["event"] == ev && v["task"] == task && v["host"] == host)
+        .unwrap_or_else(|| panic!("no {ev} of `{task}` on {host}"))
+}
+
+#[test]
+fn galera_three_nodes() {
+    let st = cluster("dtg", 3);
+    let hosts = ["dtg1", "dtg2", "dtg3"];
+    let dir = tempfile::tempdir().unwrap();
+    let addrs: Vec<String> = std::fs::read_to_string(st.join("hosts"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1).map(String::from))
+        .collect();
+    assert_eq!(addrs.len(), 3, "{addrs:?}");
+    let base = std::fs::read_to_string(st.join("inventory.ini")).unwrap();
+    let inv = write(
+        dir.path(),
+        "galera.ini",
+        &format!(
+            "{base}\n[galera:children]\ntesthosts\n[galera:vars]\ngalera_cluster_name=drover\ngalera_cluster_address=gcomm://{}\ngalera_size=3\n[galera_bootstrap]\ndtg1\n[galera_join_first]\ndtg2\n[galera_join_rest]\ndtg3\n",
+            addrs.join(",")
+        ),
+    );
+    let cache = write(dir.path(), "cache.yml", CACHE);
+    run(&cache, &inv, &[], 0, &[]);
+    let site = root()
+        .join("playbooks/galera/site.yml")
+        .display()
+        .to_string();
+    let first = run(
+        &site,
+        &inv,
+        &[],
+        0,
+        &[("dtg1", 3), ("dtg2", 3), ("dtg3", 3)],
+    );
+
+    // The DAG kept the join order across hosts.
+    let ev = json_lines(&first);
+    assert!(
+        event_at(&ev, "task_done", "bootstrap the first node", "dtg1")
+            < event_at(&ev, "task_start", "join the second node", "dtg2")
+    );
+    assert!(
+        event_at(&ev, "task_done", "join the second node", "dtg2")
+            < event_at(&ev, "task_start", "join the other nodes", "dtg3")
+    );
+    for h in hosts {
+        let s = sql(
+            h,
+            "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_size','wsrep_ready') ",
+        );
+        assert!(
+            s.contains("wsrep_cluster_size\t3") && s.contains("wsrep_ready\tON"),
+            "{h}: {s}"
+        );
+        let cnf = text(&docker_exec(
+            h,
+            &["cat", "/etc/mysql/mariadb.conf.d/60-galera.cnf"],
+        ));
+        assert!(
+            cnf.contains(&format!(
+                "wsrep_cluster_address = gcomm://{}",
+                addrs.join(",")
+            )),
+            "{cnf}"
+        );
+    }
+
+    // A row written on node 1 (through drover) is read on node 3.
+    let write_row = write(
+        dir.path(),
+        "row.yml",
+        "- hosts: galera_bootstrap\n  tasks:\n    - mysql_db: {name: galera_probe}\n    - mysql_table:\n        db: galera_probe\n        name: t\n        columns: [{name: id, type: INT, primary_key: true}, {name: v, type: VARCHAR(64), null: false}]\n    - sql: {query: \"REPLACE INTO t VALUES (1, 'written on dtg1')\", login_db: galera_probe}\n",
+    );
+    run(&write_row, &inv, &[], 0, &[("dtg1", 3)]);
+    let got = sql("dtg3", "SELECT v FROM galera_probe.t WHERE id = 1");
+    assert_eq!(got.trim(), "written on dtg1");
+
+    // Second run of the cluster playbook: nothing to do, still three nodes.
+    let again = run(
+        &site,
+        &inv,
+        &[],
+        0,
+        &[("dtg1", 0), ("dtg2", 0), ("dtg3", 0)],
+    );
+    assert!(
+        text(&again).contains("\"wsrep_cluster_size\":3"),
+        "{}",
+        text(&again)
+    );
+    let _ = sh("bash", &["tests/hosts/cluster.sh", "down", "--name", "dtg"]);
 }

@@ -5,7 +5,10 @@
 //! also a bounded wait, like `wait_for`: the probe polls once a second on
 //! the host until the node is ready in a cluster of at least N nodes, and
 //! the task fails after `timeout` seconds (default 60) saying what it saw.
-//! Read-only: it never changes anything. See `sql_common` for the client.
+//! Read-only: it never changes anything, and it waits in check mode too
+//! (so `--check` of a cluster not yet formed fails here, as `wait_for`
+//! would). See `sql_common` for the client, and `playbooks/galera/` for
+//! the whole bootstrap-and-join pattern.
 
 use crate::sql_common::{ok_text, rows, Login};
 use crate::sql_params;
