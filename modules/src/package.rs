@@ -19,7 +19,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 const STAMP: &str = "/var/lib/apt/periodic/update-success-stamp";
-const CACHE_PROBE: &str = "date +%s; stat -c %Y /var/lib/apt/periodic/update-success-stamp 2>/dev/null || stat -c %Y /var/lib/apt/lists 2>/dev/null || echo 0";
+/// Now and the cache's age stamp, as Ansible reads it; a host whose package
+/// lists are empty (a fresh image) counts as never updated, so
+/// `cache_valid_time` cannot skip the first update there.
+const CACHE_PROBE: &str = "date +%s; if ! ls /var/lib/apt/lists/ 2>/dev/null | grep -q '_Packages'; then echo 0; else stat -c %Y /var/lib/apt/periodic/update-success-stamp 2>/dev/null || stat -c %Y /var/lib/apt/lists 2>/dev/null || echo 0; fi";
 
 const STATES: &[&str] = &["present", "installed", "latest", "absent", "removed"];
 
