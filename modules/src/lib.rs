@@ -21,12 +21,17 @@ mod fs_links;
 mod fs_recurse;
 pub mod group;
 pub mod ini_file;
+pub mod ipvs;
+mod ipvs_table;
+pub mod kernel;
 pub mod lineinfile;
+pub mod modprobe;
 pub mod package;
 pub mod pause;
 pub mod service;
 pub mod set_fact;
 pub mod stat;
+pub mod sysctl;
 pub mod template;
 pub mod user;
 
@@ -52,5 +57,9 @@ pub fn registry() -> Registry {
     cron::register(&mut r);
     package::register(&mut r);
     service::register(&mut r);
+    sysctl::register(&mut r);
+    modprobe::register(&mut r);
+    kernel::register(&mut r);
+    ipvs::register(&mut r);
     r
 }
