@@ -38,6 +38,10 @@ pub mod mysql_query;
 pub mod mysql_table;
 pub mod mysql_user;
 pub mod mysql_variables;
+pub mod ipvs;
+mod ipvs_table;
+pub mod kernel;
+pub mod modprobe;
 pub mod package;
 pub mod pause;
 pub mod service;
@@ -47,6 +51,7 @@ mod sql_common;
 pub mod stat;
 mod sys_common;
 pub mod synchronize;
+pub mod sysctl;
 pub mod template;
 pub mod unarchive;
 pub mod uri;
@@ -97,5 +102,9 @@ pub fn registry() -> Registry {
     galera_status::register(&mut r);
     zk_node::register(&mut r);
     zk_ensemble::register(&mut r);
+    sysctl::register(&mut r);
+    modprobe::register(&mut r);
+    kernel::register(&mut r);
+    ipvs::register(&mut r);
     r
 }

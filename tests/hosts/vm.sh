@@ -88,13 +88,27 @@ build() {
     echo 'nameserver 10.0.2.3' >"$root/etc/resolv.conf"
     echo '/dev/vda / ext4 defaults,errors=remount-ro 0 1' >"$root/etc/fstab"
     echo 'deb [trusted=yes] http://10.0.2.100/ ./' >"$root/etc/apt/sources.list"
-    cat >"$root/etc/systemd/network/eth0.network" <<'EON'
-[Match]
-Name=eth0
-[Network]
-DHCP=ipv4
+    # Static address for QEMU user networking (guest 10.0.2.15, gateway
+    # .2, DNS .3), set by a oneshot unit that loads virtio_net itself: under
+    # TCG on a loaded machine systemd-networkd took over 2 minutes to start
+    # and then timed out, leaving the VM without network (ssh hung at the
+    # banner exchange).
+    cat >"$root/etc/systemd/system/drover-net.service" <<'EON'
+[Unit]
+Description=drover: static address on eth0 for QEMU user networking
+DefaultDependencies=no
+Before=network.target ssh.service
+Wants=network.target
+After=systemd-modules-load.service
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+TimeoutStartSec=300
+ExecStart=/bin/sh -c 'modprobe virtio_net 2>/dev/null; i=0; until ip link show eth0 >/dev/null 2>&1; do i=$((i+1)); [ $i -gt 1200 ] && exit 1; sleep 0.2; done; ip link set lo up; ip link set eth0 up; ip addr replace 10.0.2.15/24 dev eth0; ip route replace default via 10.0.2.2'
+[Install]
+WantedBy=multi-user.target
 EON
-    ln -sf /lib/systemd/system/systemd-networkd.service "$root/etc/systemd/system/multi-user.target.wants/systemd-networkd.service"
+    ln -sf /etc/systemd/system/drover-net.service "$root/etc/systemd/system/multi-user.target.wants/drover-net.service"
     # First boot: host keys, printed on the serial console for vm.sh.
     cat >"$root/etc/systemd/system/drover-hostkeys.service" <<'EOS'
 [Unit]
@@ -139,7 +153,7 @@ free_port() {
 }
 
 start() {
-    local prefix=$1 dir tpl port repo guestfwd i keys scanned t0
+    local prefix=$1 dir tpl port repo guestfwd keys scanned t0
     dir="$STATE_DIR/$prefix"; [ -d "$dir" ] || die "cluster $prefix is not up"
     t0=$(date +%s)
     ensure_qemu; ensure_pkg socat socat
@@ -166,12 +180,15 @@ start() {
         -daemonize -pidfile "$dir/vm1.pid"
     echo "$port" >"$dir/vm1.port"
     log "vm1: booting ($VM_ACCEL)"
-    for i in $(seq 1 3000); do
+    # Time-based: under TCG on a loaded machine a boot took over 6 minutes.
+    local limit=${DROVER_VM_BOOT_TIMEOUT:-900} tb
+    tb=$(date +%s)
+    while :; do
         grep -q DROVER-HOSTKEYS-END "$dir/vm1.console" 2>/dev/null \
             && timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null \
-            && ssh-keyscan -T 2 -p "$port" 127.0.0.1 2>/dev/null | grep -q . && break
-        [ "$i" = 3000 ] && die "vm1 did not come up in 300 s, see $dir/vm1.console"
-        sleep 0.1
+            && ssh-keyscan -T 5 -p "$port" 127.0.0.1 2>/dev/null | grep -q . && break
+        [ $(( $(date +%s) - tb )) -ge "$limit" ] && die "vm1 did not come up in $limit s, see $dir/vm1.console"
+        sleep 0.5
     done
     keys=$(sed -n '/DROVER-HOSTKEYS-BEGIN/,/DROVER-HOSTKEYS-END/p' "$dir/vm1.console" | tr -d '\r' \
         | grep -E '^(ssh-|ecdsa-)' | awk -v p="$port" '{print "[127.0.0.1]:"p" "$1" "$2}' | sort)
