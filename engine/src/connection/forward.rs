@@ -27,7 +27,7 @@ pub const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Tunnels open at once within one [`with_forwards`] call.
 pub const MAX_PIPES: usize = 8;
 /// How long pipes may finish after the work is done.
-const GRACE: Duration = Duration::from_secs(1);
+const GRACE: Duration = Duration::from_millis(250);
 
 /// The work's value and the tunnels that could not be opened (each message
 /// names the endpoint), to explain a client's "connection closed".
