@@ -8,6 +8,8 @@ set -euo pipefail
 if [ "${DTB_IN_NETNS:-}" != 1 ]; then
     exec env DTB_IN_NETNS=1 unshare --mount --net --propagation private "$0" "$@"
 fi
+# one state dir per namespace, so that runs side by side do not collide
+export LOOP_STATE=${LOOP_STATE:-/run/dtb-bench.$$}
 . "$(dirname "$0")/lib.sh"
 . "$BENCH_DIR/loopback.sh"
 loop_sshd_up

@@ -49,6 +49,12 @@ PidFile $LOOP_STATE/sshd.pid
 Subsystem sftp /usr/lib/openssh/sftp-server
 LogLevel ${LOOP_SSHD_LOGLEVEL:-INFO}
 EOF
+    # Analysis only (LOOP_SSHD_LOGCMD=1): log every command the tools send.
+    if [ "${LOOP_SSHD_LOGCMD:-}" = 1 ]; then
+        printf '#!/bin/sh\nprintf "%%s\\n@@END\\n" "$SSH_ORIGINAL_COMMAND" >>%s/commands.log\nexec /bin/bash -c "$SSH_ORIGINAL_COMMAND"\n' "$LOOP_STATE" >"$LOOP_STATE/logcmd"
+        chmod 755 "$LOOP_STATE/logcmd"
+        echo "ForceCommand $LOOP_STATE/logcmd" >>"$LOOP_STATE/sshd_config"
+    fi
     /usr/sbin/sshd -f "$LOOP_STATE/sshd_config" -E "$LOOP_STATE/sshd.log"
     local i
     for i in $(seq 1 50); do
@@ -61,6 +67,7 @@ EOF
 
 loop_sshd_down() {
     [ -s "$LOOP_STATE/sshd.pid" ] && kill "$(cat "$LOOP_STATE/sshd.pid")" 2>/dev/null || true
+    rm -rf "$LOOP_STATE"
 }
 
 # Write inventories for N loopback hosts into $LOOP_STATE/inv-N; print the dir.
