@@ -82,11 +82,21 @@ if len(rec) != n or bad:
 EOF
 }
 
+# CPU ticks (1/100 s) used so far by the children the loopback sshd has
+# reaped (its sessions, shells and commands): the target side's CPU. 0 when
+# the hosts are not loopback ones.
+target_ticks() {
+    local f="${LOOP_STATE:-/nonexistent}/sshd.pid"
+    [ -s "$f" ] && awk '{print $16 + $17}' /proc/"$(cat "$f")"/stat || echo 0
+}
+
 # Run a command under /usr/bin/time -v, sampling its open file descriptors.
-# Prints "wall_ms maxrss_kb max_fds". stdout+stderr of the command go to $1.
+# Prints "wall_ms maxrss_kb max_fds controller_cpu_ms target_cpu_ms".
+# stdout+stderr of the command go to $1.
 measure() {
     local out=$1; shift
-    local tv="$out.time" s e pid fds=0 n
+    local tv="$out.time" s e pid fds=0 n t0
+    t0=$(target_ticks)
     s=$(date +%s%N)
     /usr/bin/time -v -o "$tv" "$@" >"$out" 2>&1 &
     pid=$!
@@ -100,7 +110,12 @@ measure() {
     done
     wait "$pid" || true
     e=$(date +%s%N)
-    echo "$(( (e - s) / 1000000 )) $(awk -F': ' '/Maximum resident/{print $2}' "$tv") $fds"
+    # sshd reaps a connection's processes just after the client hangs up
+    # (for ansible: after its ControlPersist masters are closed)
+    if [ "$t0" != 0 ]; then cold_start; sleep 1; fi
+    echo "$(( (e - s) / 1000000 )) $(awk -F': ' '/Maximum resident/{print $2}' "$tv")" \
+        "$fds $(awk -F': ' '/User time|System time/{t += $2} END {printf "%d", t * 1000}' "$tv")" \
+        "$(( ($(target_ticks) - t0) * 10 ))"
 }
 
 # median (min-max) of numbers on stdin, divided by $1 (default 1000: ms → s), with unit $2
@@ -132,46 +147,50 @@ cold_start() {
     done
 }
 
-# W1 on the hosts of $INV: for each tool in $TOOLS, R times: wipe (the
-# function named by $WIPE), first run (20 changes per host), no-op run (0);
-# every run's counts are checked. Prints one markdown row per tool and
-# appends "LABEL tool first|noop median_s" lines to $RAW. $1 label, $2 R, $3 N.
+# W1 on the hosts of $INV: R rounds; in each, every tool of $TOOLS in turn
+# (so that they share the machine's load): wipe (the function named by
+# $WIPE), first run (20 changes per host), no-op run (0); every run's counts
+# are checked. Prints one markdown row per tool and appends
+# "LABEL tool first|noop median_s" lines to $RAW. $1 label, $2 R, $3 N.
+# ansible runs R_ANSIBLE rounds (default R).
 run_w1() {
-    local label=$1 r=$2 n=$3 tool i m first noop rss fds la tree
-    for tool in $TOOLS; do
-        first=() noop=() rss=() la=$(loadavg)
-        local runs=$r
-        case "$tool" in ansible*) runs=${R_ANSIBLE:-$r} ;; esac
-        for i in $(seq 1 "$runs"); do
-            $WIPE
-            cold_start
-            m=($(measure "$LOG_DIR/$label-$tool-first-$i.out" $(tool_cmd "$tool")))
-            check_counts "$tool" "$LOG_DIR/$label-$tool-first-$i.out" "$n" 20
-            first+=("${m[0]}") rss+=("${m[1]}")
-            cold_start
-            m=($(measure "$LOG_DIR/$label-$tool-noop-$i.out" $(tool_cmd "$tool")))
-            check_counts "$tool" "$LOG_DIR/$label-$tool-noop-$i.out" "$n" 0
-            noop+=("${m[0]}") rss+=("${m[1]}")
+    local label=$1 r=$2 n=$3 tool i m k
+    declare -A first noop rss cpu tcpu la tree
+    for i in $(seq 1 "$r"); do
+        for tool in $TOOLS; do
+            case "$tool" in ansible*) [ "$i" -le "${R_ANSIBLE:-$r}" ] || continue ;; esac
+            la[$tool]=${la[$tool]:-$(loadavg)}
+            for k in first noop; do
+                if [ $k = first ]; then $WIPE; fi
+                cold_start
+                m=($(measure "$LOG_DIR/$label-$tool-$k-$i.out" $(tool_cmd "$tool")))
+                check_counts "$tool" "$LOG_DIR/$label-$tool-$k-$i.out" "$n" "$([ $k = first ] && echo 20 || echo 0)"
+                if [ $k = first ]; then first[$tool]+=" ${m[0]}"; cpu[$tool]+=" ${m[3]}"; tcpu[$tool]+=" ${m[4]}"; else noop[$tool]+=" ${m[0]}"; fi
+                rss[$tool]+=" ${m[1]}"
+            done
+            tree[$tool]=$($TREE) # what this tool left (each round overwrites)
         done
-        tree=$($TREE)
-        echo "$label $tool first $(printf '%s\n' "${first[@]}" | median)" >>"$RAW"
-        echo "$label $tool noop $(printf '%s\n' "${noop[@]}" | median)" >>"$RAW"
-        echo "| $tool | $(printf '%s\n' "${first[@]}" | stats) | $(printf '%s\n' "${noop[@]}" | stats) | $(printf '%s\n' "${rss[@]}" | stats 1024 MB) | $tree | $la |"
+    done
+    for tool in $TOOLS; do
+        echo "$label $tool first $(echo ${first[$tool]} | median)" >>"$RAW"
+        echo "$label $tool noop $(echo ${noop[$tool]} | median)" >>"$RAW"
+        echo "| $tool | $(echo ${first[$tool]} | stats) | $(echo ${noop[$tool]} | stats) | $(echo ${rss[$tool]} | stats 1024 MB) | $(echo ${cpu[$tool]} | stats) | $(if [ -s "${LOOP_STATE:-/nonexistent}/sshd.pid" ]; then echo ${tcpu[$tool]} | stats; else echo n/a; fi) | ${tree[$tool]} | ${la[$tool]} |"
     done
 }
 
 # W2 row: tool $2 on the $3 hosts of $INV, R=$4 times (first + no-op run),
-# checked counts; wall time, controller peak RSS and open fds (of the tool's
-# main process). Appends "LABEL tool first|noop median_s n" to $RAW.
+# checked counts; wall time, controller peak RSS and CPU, open fds (of the
+# tool's main process), target-side CPU. Appends "LABEL tool first|noop
+# median_s n" to $RAW.
 run_w2() {
-    local label=$1 tool=$2 n=$3 r=$4 i m first=() noop=() rss=() fds=() la
+    local label=$1 tool=$2 n=$3 r=$4 i m first=() noop=() rss=() fds=() cpu=() tcpu=() la
     la=$(loadavg)
     for i in $(seq 1 "$r"); do
         $WIPE
         cold_start
         m=($(measure "$LOG_DIR/$label-$tool-$n-first-$i.out" $(tool_cmd "$tool")))
         check_counts "$tool" "$LOG_DIR/$label-$tool-$n-first-$i.out" "$n" 20
-        first+=("${m[0]}") rss+=("${m[1]}") fds+=("${m[2]}")
+        first+=("${m[0]}") rss+=("${m[1]}") fds+=("${m[2]}") cpu+=("${m[3]}") tcpu+=("${m[4]}")
         cold_start
         m=($(measure "$LOG_DIR/$label-$tool-$n-noop-$i.out" $(tool_cmd "$tool")))
         check_counts "$tool" "$LOG_DIR/$label-$tool-$n-noop-$i.out" "$n" 0
@@ -179,5 +198,5 @@ run_w2() {
     done
     echo "$label $tool first $(printf '%s\n' "${first[@]}" | median) $n" >>"$RAW"
     echo "$label $tool noop $(printf '%s\n' "${noop[@]}" | median) $n" >>"$RAW"
-    echo "| $tool | $n | $(printf '%s\n' "${first[@]}" | stats) | $(printf '%s\n' "${noop[@]}" | stats) | $(printf '%s\n' "${rss[@]}" | stats 1024 MB) | $(printf '%s\n' "${fds[@]}" | sort -n | tail -1) | $($TREE) | $la |"
+    echo "| $tool | $n | $(printf '%s\n' "${first[@]}" | stats) | $(printf '%s\n' "${noop[@]}" | stats) | $(printf '%s\n' "${rss[@]}" | stats 1024 MB) | $(printf '%s\n' "${fds[@]}" | sort -n | tail -1) | $(printf '%s\n' "${cpu[@]}" | stats) | $(printf '%s\n' "${tcpu[@]}" | stats) | $($TREE) | $la |"
 }

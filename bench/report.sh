@@ -17,7 +17,7 @@ out=$BENCH_DIR/RESULTS.md
     echo "ratios. With loopback hosts the target side (sshd, shells, coreutils, the peers'"
     echo "Python on the host) runs on the same 2 cores as the controller."
     echo
-    echo "Tools: $(tool_versions). drover release build; ansible with"
+    echo "Tools: $(cat "$LOG_DIR/versions" 2>/dev/null || tool_versions). drover release build; ansible with"
     echo "forks=50 (every host at once), its default ssh_args (ControlMaster=auto,"
     echo "ControlPersist=60s); 'ansible-pipelining' adds pipelining=True. pyinfra"
     echo "with --parallel 50 and -y. Every tool verifies host keys"
@@ -31,7 +31,10 @@ out=$BENCH_DIR/RESULTS.md
     echo "hosts differ): equal hashes mean the tools left the same files."
     echo "Peak RSS is /usr/bin/time's maximum resident set of the largest process"
     echo "of the tool (ansible forks a worker per host; that is one worker, not the sum)."
-    echo "Open fds: the tool's main process, sampled every 50 ms."
+    echo "Open fds: the tool's main process, sampled every 50 ms. Controller CPU:"
+    echo "user+sys of the tool's processes. Target CPU (loopback only): CPU used by"
+    echo "everything the bench sshd ran for the tool (sessions, shells, commands, the"
+    echo "peers' Python on the host), from the sshd's reaped children (cutime+cstime)."
     echo
     cat "$LOG_DIR/body.md"
     echo

@@ -27,8 +27,8 @@ write_pyinfra_inventory "$INV" "$key"
 export INV
 wipe() { while read -r h _ _; do docker exec "$h" rm -rf /srv/w1; done <"$INV/hosts"; }
 export WIPE=wipe TREE="python3 $BENCH_DIR/tree.py --docker $INV"
-echo "### W1 — $n container hosts × 20 tasks, $r runs each"
+echo "### W1 — $n container hosts × 20 tasks, $r rounds (ansible: ${R_ANSIBLE:-$r})"
 echo
-echo "| tool | first run | no-op run | controller peak RSS | tree | load avg at start |"
-echo "|---|---|---|---|---|---|"
+echo "| tool | first run | no-op run | controller peak RSS | controller CPU, first run | target CPU | tree | load avg at start |"
+echo "|---|---|---|---|---|---|---|---|"
 run_w1 w1-containers "$r" "$n"
