@@ -7,57 +7,16 @@
 //! goes only to a `python3 -m http.server` on each host's loopback. Needs
 //! Docker and root; fails (never skips) without them.
 
+#[path = "support/playbook.rs"]
+mod support;
+use support::{cluster, drover, recap, sh, text};
+
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 const HOSTS: [&str; 2] = ["dtm1", "dtm2"];
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn sh(cmd: &str, args: &[&str]) -> Output {
-    Command::new(cmd)
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e} (the cluster tests need Docker)"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn cluster(name: &str, n: usize) -> PathBuf {
-    let _ = sh("bash", &["tests/hosts/cluster.sh", "down", "--name", name]);
-    let o = sh(
-        "bash",
-        &[
-            "tests/hosts/cluster.sh",
-            "up",
-            &n.to_string(),
-            "--name",
-            name,
-        ],
-    );
-    assert!(o.status.success(), "cluster.sh up failed: {}", text(&o));
-    root().join("tests/hosts/.state").join(name)
-}
-
-fn drover(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_drover"))
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
 
 /// `sh -c SCRIPT` inside a container; stdout.
 fn dx(c: &str, script: &str) -> String {
@@ -69,16 +28,6 @@ fn dx_ok(c: &str, script: &str) -> bool {
     sh("docker", &["exec", c, "sh", "-c", script])
         .status
         .success()
-}
-
-fn recap(o: &Output) -> Value {
-    let out = String::from_utf8_lossy(&o.stdout);
-    let last = out
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("{\"recap\""))
-        .unwrap_or_else(|| panic!("no recap in {}", text(o)));
-    serde_json::from_str::<Value>(last).unwrap()["recap"].clone()
 }
 
 /// The `task_done` events of a task, by host.

@@ -5,53 +5,12 @@
 //! ruleset`, file listings and checksums. Needs Docker and root; fails (never
 //! skips) without them.
 
-use std::path::{Path, PathBuf};
+#[path = "support/playbook.rs"]
+mod support;
+use support::{cluster, drover, recap, sh, text};
+
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn sh(cmd: &str, args: &[&str]) -> Output {
-    Command::new(cmd)
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e} (the cluster tests need Docker)"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn cluster(name: &str, n: usize) -> PathBuf {
-    let _ = sh("bash", &["tests/hosts/cluster.sh", "down", "--name", name]);
-    let o = sh(
-        "bash",
-        &[
-            "tests/hosts/cluster.sh",
-            "up",
-            &n.to_string(),
-            "--name",
-            name,
-        ],
-    );
-    assert!(o.status.success(), "cluster.sh up failed: {}", text(&o));
-    root().join("tests/hosts/.state").join(name)
-}
-
-fn drover(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_drover"))
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
 
 fn dx(c: &str, cmd: &[&str]) -> Output {
     let mut a = vec!["exec", c];
@@ -63,16 +22,6 @@ fn dsh(c: &str, script: &str) -> String {
     let o = dx(c, &["sh", "-c", script]);
     assert!(o.status.success(), "{c}: `{script}`: {}", text(&o));
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn recap(o: &Output) -> serde_json::Value {
-    let out = String::from_utf8_lossy(&o.stdout);
-    let last = out
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("{\"recap\""))
-        .unwrap_or_else(|| panic!("no recap in {}", text(o)));
-    serde_json::from_str::<serde_json::Value>(last).unwrap()["recap"].clone()
 }
 
 /// Every change summary the run reported, in order.

@@ -7,53 +7,11 @@
 //! never with drover's own facts. Needs Docker and root; fails (never
 //! skips) without them.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[path = "support/playbook.rs"]
+mod support;
+use support::{cluster, drover, recap, root, sh, text, write};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn sh(cmd: &str, args: &[&str]) -> Output {
-    Command::new(cmd)
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e} (the cluster tests need Docker)"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn cluster(name: &str, n: usize) -> PathBuf {
-    let _ = sh("bash", &["tests/hosts/cluster.sh", "down", "--name", name]);
-    let o = sh(
-        "bash",
-        &[
-            "tests/hosts/cluster.sh",
-            "up",
-            &n.to_string(),
-            "--name",
-            name,
-        ],
-    );
-    assert!(o.status.success(), "cluster.sh up failed: {}", text(&o));
-    root().join("tests/hosts/.state").join(name)
-}
-
-fn drover(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_drover"))
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
+use std::process::Output;
 
 fn docker_exec(c: &str, cmd: &[&str]) -> Output {
     let mut a = vec!["exec", c];
@@ -73,15 +31,6 @@ fn json_lines(o: &Output) -> Vec<serde_json::Value> {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
-}
-
-fn recap(o: &Output) -> serde_json::Value {
-    json_lines(o)
-        .into_iter()
-        .rev()
-        .find(|v| v.get("recap").is_some())
-        .unwrap_or_else(|| panic!("no recap in {}", text(o)))["recap"]
-        .clone()
 }
 
 /// (task, host, changes) of every changed task, in order.
@@ -105,12 +54,6 @@ fn changes(o: &Output) -> Vec<(String, String, Vec<String>)> {
             )
         })
         .collect()
-}
-
-fn write(dir: &Path, name: &str, body: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, body).unwrap();
-    p.display().to_string()
 }
 
 /// Run a playbook with `--json`; assert its exit code and each host's `changed`.

@@ -17,55 +17,20 @@
 //! sudo has no daemon: "still answers" is `sudo -n` still working, and the
 //! handler is a marker file.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[path = "support/playbook.rs"]
+mod support;
+use support::{drover, recap, root, sh, text};
+
+use std::path::Path;
+use std::process::Output;
 
 const H: &str = "dtv1";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn sh(cmd: &str, args: &[&str]) -> Output {
-    Command::new(cmd)
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e} (the cluster tests need Docker)"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn drover(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_drover"))
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
 
 /// Run a shell line in the container; returns stdout (trimmed) or panics.
 fn dsh(script: &str) -> String {
     let o = sh("docker", &["exec", H, "bash", "-c", script]);
     assert!(o.status.success(), "`{script}`: {}", text(&o));
     String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
-
-fn recap(o: &Output) -> serde_json::Value {
-    let out = String::from_utf8_lossy(&o.stdout);
-    let last = out
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("{\"recap\""))
-        .unwrap_or_else(|| panic!("no recap in {}", text(o)));
-    serde_json::from_str::<serde_json::Value>(last).unwrap()["recap"][H].clone()
 }
 
 /// Names of the tasks (and handlers) that reported a result.

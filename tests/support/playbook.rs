@@ -145,3 +145,27 @@ pub fn write(dir: &Path, name: &str, body: &str) -> String {
     std::fs::write(&p, body).expect("write test file");
     p.display().to_string()
 }
+
+/// Bring cluster `name` of `n` containers up fresh, once per test process
+/// (later calls return at once); its state dir. Torn down by run-all.sh.
+pub fn cluster(name: &str, n: usize) -> PathBuf {
+    static UP: std::sync::OnceLock<std::sync::Mutex<Vec<String>>> = std::sync::OnceLock::new();
+    let lock = UP.get_or_init(Default::default);
+    let mut up = lock.lock().unwrap_or_else(|e| e.into_inner());
+    if !up.iter().any(|u| u == name) {
+        let _ = sh("bash", &["tests/hosts/cluster.sh", "down", "--name", name]);
+        let o = sh(
+            "bash",
+            &[
+                "tests/hosts/cluster.sh",
+                "up",
+                &n.to_string(),
+                "--name",
+                name,
+            ],
+        );
+        assert!(o.status.success(), "cluster.sh up failed: {}", text(&o));
+        up.push(name.to_string());
+    }
+    root().join("tests/hosts/.state").join(name)
+}
