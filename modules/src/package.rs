@@ -164,10 +164,19 @@ impl AptAction {
     }
 
     fn sim_argv(&self) -> Vec<String> {
-        let mut a: Vec<String> = ["env", "LC_ALL=C", "apt-get", "-s"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        // `Dir::Log::Planner=` (empty): apt's simulation otherwise writes
+        // /var/log/apt/eipp.log.xz, and --check must leave the host untouched.
+        let mut a: Vec<String> = [
+            "env",
+            "LC_ALL=C",
+            "apt-get",
+            "-s",
+            "-o",
+            "Dir::Log::Planner=",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         match self.state {
             State::Absent => {
                 a.push("remove".into());
