@@ -270,7 +270,13 @@ fn zookeeper_ensemble_and_arcus_znodes() {
     let write_pb = write(
         dir.path(),
         "quorum.yml",
-        "- hosts: zk_client\n  gather_facts: false\n  tasks:\n    - zk_node: {path: /arcus/quorum, value: {members: 2}, hosts: \"{{ zk_list }}\"}\n",
+        &format!(
+            "- hosts: zk_client\n  gather_facts: false\n  tasks:\n    \
+             - name: the two left elect a leader (if the stopped one led)\n      \
+               zk_ensemble: {{members: [\"{}\", \"{}\"], wait_for: leader, timeout: 120}}\n    \
+             - zk_node: {{path: /arcus/quorum, value: {{members: 2}}, hosts: \"{{{{ zk_list }}}}\"}}\n",
+            zk_list[0], zk_list[1]
+        ),
     );
     let r = run_ok(&write_pb, &inv, &[]);
     assert_eq!(changed(&r, &c.host(1)), 1, "{r}");
