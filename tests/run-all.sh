@@ -2,6 +2,7 @@
 # The whole test suite: the README's second command, and what .ci/run calls.
 # It installs what the tests need (it never skips a suite for a missing tool):
 #   - ansible-core in .venv (the side-by-side oracle for inventories and playbooks)
+#   - kazoo in .venv (ZooKeeper's Python client: the tests' independent ZooKeeper reader)
 #   - OpenSSH's sshd (the SSH transport is tested against a real sshd on loopback)
 #   - Docker test hosts (tests/hosts/: image built from debootstrap on first use,
 #     clusters brought up by the cluster tests and torn down at the end)
@@ -12,6 +13,11 @@ if [ ! -x .venv/bin/ansible-playbook ]; then
   echo "== installing ansible-core into .venv (test oracle)"
   python3 -m venv .venv
   .venv/bin/pip install -q ansible-core
+fi
+
+if ! .venv/bin/python -c 'import kazoo' 2>/dev/null; then
+  echo "== installing kazoo into .venv (the independent ZooKeeper client of tests/cluster_zk.rs, tests/playbook_arcus.rs)"
+  .venv/bin/pip install -q kazoo
 fi
 
 if [ ! -x /usr/sbin/sshd ] || ! command -v ssh-keygen >/dev/null; then

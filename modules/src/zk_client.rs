@@ -97,13 +97,23 @@ pub struct NodeState {
     pub subtree: Vec<SubNode>,
 }
 
-/// Open a session on a forwarded address; every phase is bounded.
-pub async fn connect(addr: SocketAddr) -> Result<Client, String> {
+/// The client's connect string for forwarded addresses (`a:p,b:p`).
+pub fn connect_string(addrs: &[SocketAddr]) -> String {
+    addrs
+        .iter()
+        .map(SocketAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Open a session on one of the forwarded addresses (the client tries each
+/// until one serves); every phase is bounded.
+pub async fn connect(addrs: &[SocketAddr]) -> Result<Client, String> {
     let c = Client::connector()
         .with_session_timeout(Duration::from_secs(10))
         .with_connection_timeout(Duration::from_secs(5))
         .with_fail_eagerly();
-    match timeout(DEADLINE, c.connect(&addr.to_string())).await {
+    match timeout(DEADLINE, c.connect(&connect_string(addrs))).await {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(format!("cannot open a ZooKeeper session: {e}")),
         Err(_) => Err(format!(
@@ -183,8 +193,8 @@ async fn read(c: &Client, path: &str, subtree: bool) -> Result<NodeState, Error>
 }
 
 /// Observe one znode (and its subtree when `subtree`).
-pub async fn observe(addr: SocketAddr, path: &str, subtree: bool) -> Result<NodeState, String> {
-    let c = connect(addr).await?;
+pub async fn observe(addrs: &[SocketAddr], path: &str, subtree: bool) -> Result<NodeState, String> {
+    let c = connect(addrs).await?;
     match timeout(DEADLINE, read(&c, path, subtree)).await {
         Ok(Ok(st)) => Ok(st),
         Ok(Err(e)) => Err(format!("reading znode {path}: {e}")),
@@ -307,8 +317,8 @@ async fn write(c: &Client, ops: &[Op]) -> Result<(), String> {
 }
 
 /// Apply operations: data changes in one transaction, then ACL changes.
-pub async fn apply(addr: SocketAddr, ops: &[Op]) -> Result<(), String> {
-    let c = connect(addr).await?;
+pub async fn apply(addrs: &[SocketAddr], ops: &[Op]) -> Result<(), String> {
+    let c = connect(addrs).await?;
     match timeout(DEADLINE, write(&c, ops)).await {
         Ok(r) => r,
         Err(_) => Err(format!(
@@ -341,5 +351,10 @@ mod tests {
         assert_eq!(ancestors("/a/b/c"), ["/a", "/a/b"]);
         assert!(ancestors("/a").is_empty());
         assert_eq!(child("/", "a"), "/a");
+        let a: Vec<SocketAddr> = vec![
+            "127.0.0.1:4001".parse().unwrap(),
+            "127.0.0.1:4002".parse().unwrap(),
+        ];
+        assert_eq!(connect_string(&a), "127.0.0.1:4001,127.0.0.1:4002");
     }
 }

@@ -60,21 +60,7 @@ impl Module for ZkEnsembleModule {
                 .filter(|p| *p > 0)
                 .ok_or_else(|| bad("port", p.to_string(), "not a TCP port"))?,
         };
-        let mut members = Vec::new();
-        for m in get_str_list(args, "members")? {
-            let (host, port) = match m.rsplit_once(':') {
-                Some((h, p)) if !h.contains(':') || h.starts_with('[') => (
-                    h.trim_matches(['[', ']']).to_string(),
-                    p.parse::<u16>()
-                        .map_err(|_| bad("members", format!("`{m}`"), "bad port"))?,
-                ),
-                _ => (m.clone(), port),
-            };
-            if host.is_empty() || host.starts_with('-') || host.contains(char::is_whitespace) {
-                return Err(bad("members", format!("`{m}`"), "not a host or address"));
-            }
-            members.push(Endpoint { host, port });
-        }
+        let mut members = endpoints("members", &get_str_list(args, "members")?, port)?;
         if members.is_empty() {
             members.push(Endpoint::local(port));
         }
@@ -89,6 +75,38 @@ impl Module for ZkEnsembleModule {
             timeout,
         }))
     }
+}
+
+/// Parse `host`, `host:port` or `[v6]:port` words (as the task's host sees
+/// them) into endpoints; a word without a port gets `port`.
+pub(crate) fn endpoints(
+    name: &str,
+    words: &[String],
+    port: u16,
+) -> Result<Vec<Endpoint>, ModuleError> {
+    let bad = |v: &str, m: &str| ModuleError::BadArg {
+        name: name.into(),
+        value: format!("`{v}`"),
+        message: m.into(),
+    };
+    let mut out = Vec::new();
+    for m in words {
+        let (host, port) = match m.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') || h.starts_with('[') => (
+                h.trim_matches(['[', ']']).to_string(),
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| bad(m, "bad port"))?,
+            ),
+            _ => (m.clone(), port),
+        };
+        if host.is_empty() || host.starts_with('-') || host.contains(char::is_whitespace) {
+            return Err(bad(m, "not a host or address"));
+        }
+        out.push(Endpoint { host, port });
+    }
+    Ok(out)
 }
 
 /// One member's answer to `srvr`.
@@ -339,5 +357,16 @@ mod tests {
         assert!(!has_leader(&[l.clone(), l.clone()]));
         assert!(!has_leader(&[l, parse_srvr("y:1", "")]));
         assert!(!has_leader(&[]));
+    }
+
+    #[test]
+    fn endpoint_words() {
+        let w = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let e = endpoints("members", &w(&["a", "b:2182", "[::1]:2183"]), 2181).unwrap();
+        let s: Vec<String> = e.iter().map(Endpoint::to_string).collect();
+        assert_eq!(s, ["a:2181", "b:2182", "::1:2183"]);
+        let err = endpoints("members", &w(&["b:99999"]), 2181).unwrap_err();
+        assert!(err.to_string().contains("b:99999"), "{err}");
+        assert!(endpoints("members", &w(&["-x"]), 1).is_err());
     }
 }

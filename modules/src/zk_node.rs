@@ -1,9 +1,11 @@
 //! `zk_node` module (alias `znode`): one ZooKeeper znode present with a
 //! value (and ACL), or absent (with its subtree when `recursive`). It speaks
 //! ZooKeeper's protocol from the controller ([`crate::zk_client`]) on the
-//! host's client port, which the engine forwards through the host's SSH
-//! connection: a remote probe reads the znode, the pure plan compares, and a
-//! remote step writes only outside check mode. Writes are compare-and-set on
+//! host's client port, or on `hosts` (ZooKeeper servers as the host sees
+//! them; one session on whichever answers, so a write needs only a quorum),
+//! which the engine forwards through the host's SSH connection: a remote
+//! probe reads the znode, the pure plan compares, and a remote step writes
+//! only outside check mode. The result names the znode's `children`. Writes are compare-and-set on
 //! the observed versions in one transaction: a value is set in place
 //! (never delete-then-create), a recursive delete removes exactly the
 //! observed subtree or nothing. `value` is a string; a mapping or list is
@@ -26,6 +28,7 @@ const PARAMS: &[Param] = &[
     Param::new("recursive", Kind::Bool),
     Param::new("acl", Kind::List),
     Param::new("port", Kind::Int),
+    Param::new("hosts", Kind::List),
     Param::new("create_parents", Kind::Bool),
 ];
 
@@ -112,6 +115,11 @@ impl Module for ZkNodeModule {
                 .filter(|p| *p > 0)
                 .ok_or_else(|| bad("port", &p.to_string(), "not a TCP port"))?,
         };
+        let mut endpoints =
+            crate::zk_ensemble::endpoints("hosts", &get_str_list(args, "hosts")?, port)?;
+        if endpoints.is_empty() {
+            endpoints.push(Endpoint::local(port));
+        }
         Ok(Box::new(ZkNodeAction {
             path,
             value,
@@ -119,7 +127,7 @@ impl Module for ZkNodeModule {
             recursive: get_bool(args, "recursive", false)?,
             acl,
             create_parents: get_bool(args, "create_parents", true)?,
-            endpoint: Endpoint::local(port),
+            endpoints,
         }))
     }
 }
@@ -132,13 +140,14 @@ struct ZkNodeAction {
     /// Canonical words; None = not managed (the default is used at creation).
     acl: Option<Vec<String>>,
     create_parents: bool,
-    endpoint: Endpoint,
+    /// ZooKeeper servers as the host sees them (one session, any of them).
+    endpoints: Vec<Endpoint>,
 }
 
 /// Reads the znode (its subtree too for a recursive delete).
 #[derive(Debug)]
 struct ReadNode {
-    endpoint: Endpoint,
+    endpoints: Vec<Endpoint>,
     path: String,
     subtree: bool,
 }
@@ -146,35 +155,44 @@ struct ReadNode {
 #[async_trait::async_trait]
 impl RemoteProbe for ReadNode {
     fn targets(&self) -> Vec<Endpoint> {
-        vec![self.endpoint.clone()]
+        self.endpoints.clone()
     }
     async fn observe(&self, addrs: &[SocketAddr]) -> Result<Value, String> {
-        let addr = addrs.first().ok_or("no forwarded address")?;
-        let st = zk_client::observe(*addr, &self.path, self.subtree)
+        if addrs.is_empty() {
+            return Err("no forwarded address".into());
+        }
+        let st = zk_client::observe(addrs, &self.path, self.subtree)
             .await
-            .map_err(|e| format!("ZooKeeper at {} (on the host): {e}", self.endpoint))?;
+            .map_err(|e| {
+                format!(
+                    "ZooKeeper at {} (from the host): {e}",
+                    names(&self.endpoints)
+                )
+            })?;
         serde_json::to_value(st).map_err(|e| e.to_string())
     }
 }
 
 /// Writes the planned operations.
 struct WriteNodes {
-    endpoint: Endpoint,
+    endpoints: Vec<Endpoint>,
     ops: Vec<Op>,
 }
 
 #[async_trait::async_trait]
 impl RemoteStep for WriteNodes {
     fn targets(&self) -> Vec<Endpoint> {
-        vec![self.endpoint.clone()]
+        self.endpoints.clone()
     }
     fn describe(&self) -> String {
         let ops: Vec<String> = self.ops.iter().map(Op::describe).collect();
-        format!("zk {}: {}", self.endpoint, ops.join("; "))
+        format!("zk {}: {}", names(&self.endpoints), ops.join("; "))
     }
     async fn apply(&self, addrs: &[SocketAddr]) -> Result<RemoteOutcome, String> {
-        let addr = addrs.first().ok_or("no forwarded address")?;
-        zk_client::apply(*addr, &self.ops).await?;
+        if addrs.is_empty() {
+            return Err("no forwarded address".into());
+        }
+        zk_client::apply(addrs, &self.ops).await?;
         Ok(RemoteOutcome {
             changed: true,
             ..Default::default()
@@ -182,10 +200,18 @@ impl RemoteStep for WriteNodes {
     }
 }
 
+/// `a:2181,b:2181` for messages.
+fn names(eps: &[Endpoint]) -> String {
+    eps.iter()
+        .map(Endpoint::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 impl ZkNodeAction {
     fn step(&self, ops: Vec<Op>) -> Step {
         Step::Remote(Remote(Arc::new(WriteNodes {
-            endpoint: self.endpoint.clone(),
+            endpoints: self.endpoints.clone(),
             ops,
         })))
     }
@@ -334,7 +360,7 @@ impl ZkNodeAction {
 impl Action for ZkNodeAction {
     fn remote_probes(&self) -> Vec<Arc<dyn RemoteProbe>> {
         vec![Arc::new(ReadNode {
-            endpoint: self.endpoint.clone(),
+            endpoints: self.endpoints.clone(),
             path: self.path.clone(),
             subtree: !self.present && self.recursive,
         })]
@@ -358,6 +384,8 @@ impl Action for ZkNodeAction {
             result.insert("value".into(), json!(st.value));
             result.insert("version".into(), json!(st.version));
         }
+        // Empty for an absent znode, so a `loop:` over it needs no guard.
+        result.insert("children".into(), json!(st.children));
         let reason = if !st.exists {
             format!("znode {} is absent", self.path)
         } else {
@@ -371,3 +399,7 @@ impl Action for ZkNodeAction {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "zk_node_tests.rs"]
+mod tests;

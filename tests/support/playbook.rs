@@ -169,3 +169,106 @@ pub fn cluster(name: &str, n: usize) -> PathBuf {
     }
     root().join("tests/hosts/.state").join(name)
 }
+
+/// Every `task_done` event of a `--json` run.
+pub fn done_events(o: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "task_done")
+        .collect()
+}
+
+/// (task, host, number of changes) of every changed task, in order: what a
+/// `--check` run predicts and what the real run then does.
+pub fn changed_tasks(o: &Output) -> Vec<(String, String, usize)> {
+    done_events(o)
+        .iter()
+        .filter(|v| v["status"] == "changed")
+        .map(|v| {
+            (
+                v["task"].as_str().unwrap_or("").to_string(),
+                v["host"].as_str().unwrap_or("").to_string(),
+                v["changes"].as_array().map(Vec::len).unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+/// The Python of `.venv` with `kazoo` (ZooKeeper's Python client, from
+/// PyPI): the independent ZooKeeper client of the tests. Installed here
+/// when missing (tests/run-all.sh installs it too); never skipped.
+pub fn kazoo_python() -> String {
+    let py = root().join(".venv/bin/python");
+    let ok = |p: &Path| {
+        Command::new(p)
+            .args(["-c", "import kazoo"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    if !ok(&py) {
+        if !py.exists() {
+            let o = sh("python3", &["-m", "venv", ".venv"]);
+            assert!(o.status.success(), "python3 -m venv .venv: {}", text(&o));
+        }
+        let o = sh(".venv/bin/pip", &["install", "-q", "kazoo"]);
+        assert!(o.status.success(), "pip install kazoo: {}", text(&o));
+    }
+    py.display().to_string()
+}
+
+/// kazoo: print the subtree under argv[2] as JSON {path: data}, `{}` when
+/// it does not exist; argv[1] is the connect string.
+const ZK_TREE: &str = r#"
+import json, sys
+from kazoo.client import KazooClient
+zk = KazooClient(hosts=sys.argv[1], timeout=15)
+zk.start(timeout=30)
+out = {}
+def walk(p):
+    data, _ = zk.get(p)
+    out[p] = data.decode()
+    for c in sorted(zk.get_children(p)):
+        walk(p.rstrip("/") + "/" + c)
+if zk.exists(sys.argv[2]):
+    walk(sys.argv[2])
+zk.stop()
+print(json.dumps(out))
+"#;
+
+/// The znodes under `path` and their data, read by kazoo from the
+/// controller (`hosts`: `ip:port,ip:port`).
+pub fn zk_tree(hosts: &str, path: &str) -> BTreeMap<String, String> {
+    let o = Command::new(kazoo_python())
+        .args(["-c", ZK_TREE, hosts, path])
+        .output()
+        .expect("run kazoo");
+    assert!(o.status.success(), "kazoo: {}", text(&o));
+    serde_json::from_slice(&o.stdout).expect("kazoo JSON")
+}
+
+/// kazoo: create `path` (and parents) holding `data`.
+pub fn zk_create(hosts: &str, path: &str, data: &str) {
+    let py = "import sys\nfrom kazoo.client import KazooClient\nzk = KazooClient(hosts=sys.argv[1], timeout=15)\nzk.start(timeout=30)\nzk.create(sys.argv[2], sys.argv[3].encode(), makepath=True)\nzk.stop()\n";
+    let o = Command::new(kazoo_python())
+        .args(["-c", py, hosts, path, data])
+        .output()
+        .expect("run kazoo");
+    assert!(o.status.success(), "kazoo create {path}: {}", text(&o));
+}
+
+/// ZooKeeper's `srvr` answer of `ip:2181`, asked from the controller.
+pub fn srvr(ip: &str) -> String {
+    use std::io::{Read, Write};
+    let addr: std::net::SocketAddr = format!("{ip}:2181").parse().expect("address");
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5))
+    else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    let _ = s.write_all(b"srvr");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}

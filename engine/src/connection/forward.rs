@@ -6,7 +6,8 @@
 //! listeners live only while the work runs, so nothing outlives a task and a
 //! reconnected session is picked up by the next one.
 //!
-//! Limits: opening a tunnel is bounded by [`OPEN_TIMEOUT`]; at most
+//! Limits: tunnels open concurrently (a target that does not answer holds
+//! up no other), each bounded by [`OPEN_TIMEOUT`]; at most
 //! [`MAX_PIPES`] tunnels are open at once per call (forwarded channels do not
 //! count against sshd's `MaxSessions`, which caps sessions only, but they
 //! share the connection); when the work ends, open pipes get a short grace
@@ -14,6 +15,7 @@
 
 use super::{Connection, ConnectionError};
 use crate::module::Endpoint;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -74,25 +76,42 @@ where
     let mut pipes = JoinSet::new();
     let mut tunnel_errors = Vec::new();
     let limit = Arc::new(Semaphore::new(MAX_PIPES));
+    // Tunnels open concurrently: a target that does not answer (a stopped
+    // member) must not hold up the connections to the others.
     let opener = async {
-        while let Some((i, mut sock)) = rx.recv().await {
-            let Ok(permit) = limit.clone().acquire_owned().await else {
-                break;
-            };
-            let t = &targets[i];
-            let opened = tokio::time::timeout(OPEN_TIMEOUT, conn.tunnel(&t.host, t.port)).await;
-            match opened {
-                Ok(Ok(mut tunnel)) => {
-                    pipes.spawn(async move {
-                        let _ = tokio::io::copy_bidirectional(&mut sock, &mut tunnel).await;
-                        drop(permit);
-                    });
+        let mut opening = FuturesUnordered::new();
+        let mut accepting = true;
+        loop {
+            tokio::select! {
+                got = rx.recv(), if accepting => match got {
+                    Some((i, sock)) => {
+                        let limit = limit.clone();
+                        let t = &targets[i];
+                        opening.push(async move {
+                            let permit = limit.acquire_owned().await.ok();
+                            let opened =
+                                tokio::time::timeout(OPEN_TIMEOUT, conn.tunnel(&t.host, t.port)).await;
+                            (t, sock, permit, opened)
+                        });
+                    }
+                    None => accepting = false,
+                },
+                Some((t, mut sock, permit, opened)) = opening.next(), if !opening.is_empty() => {
+                    match opened {
+                        Ok(Ok(mut tunnel)) => {
+                            pipes.spawn(async move {
+                                let _ = tokio::io::copy_bidirectional(&mut sock, &mut tunnel).await;
+                                drop(permit);
+                            });
+                        }
+                        Ok(Err(e)) => tunnel_errors.push(format!("tunnel to {t}: {e}")),
+                        Err(_) => tunnel_errors.push(format!(
+                            "tunnel to {t}: not opened within {}s",
+                            OPEN_TIMEOUT.as_secs()
+                        )),
+                    }
                 }
-                Ok(Err(e)) => tunnel_errors.push(format!("tunnel to {t}: {e}")),
-                Err(_) => tunnel_errors.push(format!(
-                    "tunnel to {t}: not opened within {}s",
-                    OPEN_TIMEOUT.as_secs()
-                )),
+                else => break,
             }
         }
     };
@@ -155,5 +174,93 @@ mod tests {
         assert_eq!(f.value.1, 0, "a refused tunnel closes the client's socket");
         assert_eq!(f.tunnel_errors.len(), 1, "{:?}", f.tunnel_errors);
         assert!(f.tunnel_errors[0].contains(&dead_port.to_string()));
+    }
+
+    /// A connection whose tunnel to `gate_port` opens only when told to.
+    struct Gated {
+        inner: LocalConnection,
+        gate_port: u16,
+        open: Arc<tokio::sync::Notify>,
+        /// Set when the gated attempt ends (returns or is dropped).
+        ended: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    struct SetOnDrop(Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Connection for Gated {
+        fn host(&self) -> &str {
+            self.inner.host()
+        }
+        async fn exec(
+            &self,
+            req: crate::connection::ExecRequest,
+        ) -> Result<crate::module::ExecOutput, ConnectionError> {
+            self.inner.exec(req).await
+        }
+        async fn tunnel(
+            &self,
+            host: &str,
+            port: u16,
+        ) -> Result<Box<dyn crate::connection::Duplex>, ConnectionError> {
+            if port == self.gate_port {
+                let _guard = SetOnDrop(self.ended.clone());
+                self.open.notified().await;
+                return Err(ConnectionError::Other {
+                    host: host.into(),
+                    reason: "gated".into(),
+                });
+            }
+            self.inner.tunnel(host, port).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tunnel_that_does_not_open_holds_up_no_other() {
+        let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = server.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = server.accept().await {
+                let _ = s.write_all(b"ok").await;
+            }
+        });
+        let open = Arc::new(tokio::sync::Notify::new());
+        let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let conn = Gated {
+            inner: LocalConnection::new("localhost"),
+            gate_port: 1,
+            open: open.clone(),
+            ended: ended.clone(),
+        };
+        let targets = [Endpoint::local(1), Endpoint::local(port)];
+        let run = with_forwards(&conn, &targets, |addrs| async move {
+            // The stuck one first, as a client trying members in order does.
+            let mut stuck = tokio::net::TcpStream::connect(addrs[0]).await.unwrap();
+            let mut live = tokio::net::TcpStream::connect(addrs[1]).await.unwrap();
+            let mut b = [0u8; 2];
+            live.read_exact(&mut b).await.unwrap();
+            // The live exchange did not wait for the stuck tunnel to give up.
+            let stuck_ended = ended.load(std::sync::atomic::Ordering::SeqCst);
+            open.notify_one();
+            let mut rest = Vec::new();
+            let n = stuck.read_to_end(&mut rest).await.unwrap_or(0);
+            (b, n, stuck_ended)
+        });
+        let f = tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .expect("the live tunnel waited for the stuck one")
+            .unwrap();
+        assert_eq!(&f.value.0, b"ok");
+        assert!(
+            !f.value.2,
+            "the live tunnel opened only after the stuck one ended"
+        );
+        assert_eq!(f.value.1, 0);
+        assert_eq!(f.tunnel_errors.len(), 1, "{:?}", f.tunnel_errors);
     }
 }

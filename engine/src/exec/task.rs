@@ -216,6 +216,12 @@ impl Runtime {
                     a.msg = r.msg.clone();
                 }
                 let mut m = r.result.clone();
+                // As Ansible's per-item results: changed/failed/skipped.
+                m.insert("changed".into(), json!(r.changed));
+                m.insert("failed".into(), json!(r.failed));
+                if r.skipped {
+                    m.insert("skipped".into(), json!(true));
+                }
                 m.insert(task.loop_var.clone(), item.clone().unwrap_or(Value::Null));
                 m.insert("item".into(), item.clone().unwrap_or(Value::Null));
                 list.push(Value::Object(m));
