@@ -3,85 +3,18 @@
 //! with drover's own facts. These tests need Docker and root; they fail (never
 //! skip) when either is missing.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+#[path = "support/playbook.rs"]
+mod support;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn sh(cmd: &str, args: &[&str]) -> Output {
-    let o = Command::new(cmd)
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e} (the cluster tests need Docker)"));
-    o
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Bring up a named cluster once per test process; returns its state dir.
-fn cluster(name: &str, n: usize) -> PathBuf {
-    static UP: OnceLock<std::sync::Mutex<Vec<String>>> = OnceLock::new();
-    let lock = UP.get_or_init(Default::default);
-    let mut up = lock.lock().unwrap_or_else(|e| e.into_inner());
-    if !up.iter().any(|u| u == name) {
-        let _ = sh("bash", &["tests/hosts/cluster.sh", "down", "--name", name]);
-        let o = sh(
-            "bash",
-            &[
-                "tests/hosts/cluster.sh",
-                "up",
-                &n.to_string(),
-                "--name",
-                name,
-            ],
-        );
-        assert!(o.status.success(), "cluster.sh up failed: {}", text(&o));
-        up.push(name.to_string());
-    }
-    root().join("tests/hosts/.state").join(name)
-}
-
-fn drover(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_drover"))
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
+use support::{cluster, drover, recap, root, sh, text, write};
 
 fn docker_exec(c: &str, cmd: &[&str]) -> String {
     let mut a = vec!["exec", c];
     a.extend(cmd);
     let o = sh("docker", &a);
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn recap(o: &Output) -> serde_json::Value {
-    let out = String::from_utf8_lossy(&o.stdout);
-    let last = out
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("{\"recap\""))
-        .unwrap_or_else(|| panic!("no recap in {}", text(o)));
-    serde_json::from_str::<serde_json::Value>(last).unwrap()["recap"].clone()
-}
-
-fn write(dir: &Path, name: &str, body: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, body).unwrap();
-    p.display().to_string()
 }
 
 const PLAY: &str = r#"

@@ -39,18 +39,7 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn up(name: &str, n: usize) -> Cluster {
-        let _ = sh("bash", &["tests/hosts/cluster.sh", "down", "--name", name]);
-        let o = sh(
-            "bash",
-            &[
-                "tests/hosts/cluster.sh",
-                "up",
-                &n.to_string(),
-                "--name",
-                name,
-            ],
-        );
-        assert!(o.status.success(), "cluster.sh up failed: {}", text(&o));
+        up_fresh(name, n);
         let state = root().join("tests/hosts/.state").join(name);
         let hosts = std::fs::read_to_string(state.join("hosts")).expect("cluster hosts file");
         let addr = hosts
@@ -153,21 +142,26 @@ pub fn cluster(name: &str, n: usize) -> PathBuf {
     let lock = UP.get_or_init(Default::default);
     let mut up = lock.lock().unwrap_or_else(|e| e.into_inner());
     if !up.iter().any(|u| u == name) {
-        let _ = sh("bash", &["tests/hosts/cluster.sh", "down", "--name", name]);
-        let o = sh(
-            "bash",
-            &[
-                "tests/hosts/cluster.sh",
-                "up",
-                &n.to_string(),
-                "--name",
-                name,
-            ],
-        );
-        assert!(o.status.success(), "cluster.sh up failed: {}", text(&o));
+        up_fresh(name, n);
         up.push(name.to_string());
     }
     root().join("tests/hosts/.state").join(name)
+}
+
+/// `cluster.sh down` then `up N`: cluster `name` brought up fresh.
+fn up_fresh(name: &str, n: usize) {
+    let _ = sh("bash", &["tests/hosts/cluster.sh", "down", "--name", name]);
+    let o = sh(
+        "bash",
+        &[
+            "tests/hosts/cluster.sh",
+            "up",
+            &n.to_string(),
+            "--name",
+            name,
+        ],
+    );
+    assert!(o.status.success(), "cluster.sh up failed: {}", text(&o));
 }
 
 /// Every `task_done` event of a `--json` run.
