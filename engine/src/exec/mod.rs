@@ -11,6 +11,7 @@
 mod apply;
 mod ctx;
 mod hostvars;
+mod magic;
 mod predict;
 mod preflight;
 mod scheduler;
