@@ -6,9 +6,12 @@
 //! Files: `preflight` (errors found before any host is touched), `hostvars`
 //! (variables of a host at a task), `scheduler` (DAG walking, failure
 //! propagation), `task` (one task on one host: when, loop, probes, plan,
-//! apply, register), `apply` (steps → commands), `ctx` (what modules see).
+//! apply, register), `apply` (steps → commands), `ctx` (what modules see),
+//! `magic` (the inventory-sized magic variables, given only where read),
+//! `batch` (probes of a host's coming tasks in one exec, and their cache).
 
 mod apply;
+mod batch;
 mod ctx;
 mod hostvars;
 mod magic;

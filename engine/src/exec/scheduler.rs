@@ -86,6 +86,8 @@ pub(super) struct Runtime {
     /// `ansible_play_hosts` of each play, built once.
     play_hosts_v: Vec<Value>,
     needs: super::magic::TaskNeeds,
+    /// Probe results of coming tasks (see `batch`).
+    pub(super) batch: super::batch::Caches,
     forks: Semaphore,
     cancel: Arc<AtomicBool>,
     aborted: Mutex<HashSet<usize>>,
@@ -628,6 +630,7 @@ impl Prepared {
             groups,
             play_hosts_v,
             needs,
+            batch: Default::default(),
             forks: Semaphore::new(prepared.options.forks.max(1)),
             cancel: cancel.clone(),
             aborted: Mutex::new(HashSet::new()),
