@@ -26,29 +26,29 @@ use super::apply::{probe, ExecEnv, StepError};
 use super::scheduler::Runtime;
 use crate::connection::script::{parse_probe_output, probe_script, quote};
 use crate::connection::Connection;
-use crate::model::{Section, Task};
+use crate::model::Task;
 use crate::module::{Observed, Plan, Probe, Step};
-use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-/// How many of the next tasks are prepared ahead.
-const LOOKAHEAD: usize = 32;
 /// Entries kept per host (oldest dropped first).
 const MAX_ENTRIES: usize = 128;
 const CANON: &str = "@@DROVER-CANON";
 
 /// Cached observations of every host.
 #[derive(Default)]
-pub(super) struct Caches(Mutex<HashMap<String, HostCache>>);
+pub(super) struct Caches(pub(super) Mutex<HashMap<String, HostCache>>);
 
-#[derive(Default)]
-struct HostCache {
+#[derive(Default, Clone)]
+pub(super) struct HostCache {
     entries: Vec<Entry>,
     /// Paths `realpath -m` returned unchanged (no symlink on the way).
     canonical: HashSet<String>,
+    /// Tasks whose steps an earlier task's exec already ran (see `ahead`).
+    pub(super) applied: Vec<super::ahead::Applied>,
 }
 
+#[derive(Clone)]
 struct Entry {
     key: String,
     probes: Vec<Probe>,
@@ -68,7 +68,7 @@ pub(super) struct At<'a> {
     pub fresh: bool,
 }
 
-fn env_key(env: &ExecEnv<'_>) -> String {
+pub(super) fn env_key(env: &ExecEnv<'_>) -> String {
     format!(
         "{:?}|{:?}",
         env.become_.map(|b| (&b.user, &b.flags)),
@@ -83,7 +83,7 @@ fn path_of(p: &Probe) -> Option<&str> {
     }
 }
 
-fn file_probes_only(probes: &[Probe]) -> bool {
+pub(super) fn file_probes_only(probes: &[Probe]) -> bool {
     probes.iter().all(|p| path_of(p).is_some())
 }
 
@@ -108,6 +108,11 @@ enum Kind {
     Mkdir,
     Link,
     Other,
+}
+
+/// A step whose effect on the host is known (paths) or nil.
+pub(super) fn known_effect(step: &Step) -> bool {
+    !matches!(effect(step), Effect::Unknown)
 }
 
 fn effect(step: &Step) -> Effect {
@@ -166,12 +171,38 @@ fn paths_effect(paths: Vec<String>, kind: Kind) -> Effect {
     }
 }
 
+/// One script for all probes of `lists`, then `realpath -m` of their paths.
+pub(super) fn probe_section(lists: &[Vec<Probe>]) -> (String, Vec<Probe>, Vec<String>) {
+    let all: Vec<Probe> = lists.iter().flatten().cloned().collect();
+    let mut paths: Vec<String> = all.iter().filter_map(path_of).map(String::from).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    let mut script = probe_script(&all);
+    if paths.iter().all(|p| !p.contains('\n')) {
+        script.push_str(&format!("echo '{CANON}'\nrealpath -m --"));
+        for p in &paths {
+            script.push(' ');
+            script.push_str(&quote(p));
+        }
+        script.push_str(" 2>/dev/null\n");
+    }
+    (script, all, paths)
+}
+
 fn absent(o: &Observed) -> bool {
     matches!(o, Observed::Stat(None) | Observed::Content(None))
 }
 
 impl HostCache {
-    fn clear(&mut self) {
+    /// The cached result of exactly these probes.
+    pub(super) fn lookup(&self, key: &str, probes: &[Probe]) -> Option<Vec<Observed>> {
+        self.entries
+            .iter()
+            .find(|e| e.key == key && e.probes == probes)
+            .map(|e| e.observed.clone())
+    }
+
+    pub(super) fn clear(&mut self) {
         self.entries.clear();
         self.canonical.clear();
     }
@@ -182,7 +213,8 @@ impl HostCache {
         self.canonical.contains(q) || self.canonical.iter().any(|p| within(p, q))
     }
 
-    fn forget(&mut self, step: &Step) {
+    /// Drop what `step` could change.
+    pub(super) fn forget(&mut self, step: &Step) {
         let (paths, kind) = match effect(step) {
             Effect::None => return,
             Effect::Unknown => return self.clear(),
@@ -228,11 +260,12 @@ impl Caches {
 
     fn lookup(&self, target: &str, key: &str, probes: &[Probe]) -> Option<Vec<Observed>> {
         let all = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        all.get(target)?
-            .entries
+        let hc = all.get(target)?;
+        hc.applied
             .iter()
-            .find(|e| e.key == key && e.probes == probes)
-            .map(|e| e.observed.clone())
+            .find(|a| a.key == key && a.probes == probes)
+            .map(|a| a.observed.clone())
+            .or_else(|| hc.lookup(key, probes))
     }
 }
 
@@ -256,25 +289,11 @@ impl Runtime {
         }
         let mut lists: Vec<Vec<Probe>> = vec![probes.to_vec()];
         if target == at.host {
-            for p in self.ahead(&at, &key) {
-                if !lists.contains(&p) && self.batch.lookup(target, &key, &p).is_none() {
-                    lists.push(p);
-                }
+            if let Some(i) = self.index_of(at.play, at.task) {
+                self.more_lists(at.play, i + 1, at.host, &key, &mut lists);
             }
         }
-        let all: Vec<Probe> = lists.iter().flatten().cloned().collect();
-        let mut paths: Vec<&str> = all.iter().filter_map(path_of).collect();
-        paths.sort_unstable();
-        paths.dedup();
-        let mut script = probe_script(&all);
-        if paths.iter().all(|p| !p.contains('\n')) {
-            script.push_str(&format!("echo '{CANON}'\nrealpath -m --"));
-            for p in &paths {
-                script.push(' ');
-                script.push_str(&quote(p));
-            }
-            script.push_str(" 2>/dev/null\n");
-        }
+        let (script, all, paths) = probe_section(&lists);
         let req = crate::connection::ExecRequest {
             argv: vec!["/bin/sh".into(), "-c".into(), script],
             env: env.env.clone(),
@@ -283,22 +302,36 @@ impl Runtime {
             ..Default::default()
         };
         let out = conn.exec(req).await?;
-        let parsed = match out.status {
-            Some(0) => parse_probe_output(&all, &out.stdout).ok(),
+        let stored = match out.status {
+            Some(0) => self.store(target, &key, lists, &all, &paths, &out.stdout),
             _ => None,
         };
-        let Some(mut observed) = parsed else {
+        match stored {
+            Some(own) => Ok(own),
             // Let the task's own probes report the failure.
-            return probe(conn, env, probes).await;
-        };
-        let text = String::from_utf8_lossy(&out.stdout);
+            None => probe(conn, env, probes).await,
+        }
+    }
+
+    /// Parse a probe section's output and cache it; the first list's result.
+    pub(super) fn store(
+        &self,
+        target: &str,
+        key: &str,
+        lists: Vec<Vec<Probe>>,
+        all: &[Probe],
+        paths: &[String],
+        stdout: &[u8],
+    ) -> Option<Vec<Observed>> {
+        let mut observed = parse_probe_output(all, stdout).ok()?;
+        let text = String::from_utf8_lossy(stdout);
         let canon: Vec<&str> = text.lines().skip_while(|l| *l != CANON).skip(1).collect();
         let canonical: HashSet<&str> = if canon.len() == paths.len() {
             paths
                 .iter()
                 .zip(&canon)
                 .filter(|(p, c)| p == c)
-                .map(|(p, _)| *p)
+                .map(|(p, _)| p.as_str())
                 .collect()
         } else {
             HashSet::new()
@@ -308,7 +341,7 @@ impl Runtime {
         hc.canonical.extend(canonical.iter().map(|p| p.to_string()));
         let mut own = None;
         for list in lists {
-            let rest = observed.split_off(list.len());
+            let rest = observed.split_off(list.len().min(observed.len()));
             let obs = std::mem::replace(&mut observed, rest);
             let safe = list
                 .iter()
@@ -318,7 +351,7 @@ impl Runtime {
                 own = Some(obs.clone());
             }
             hc.entries.push(Entry {
-                key: key.clone(),
+                key: key.to_string(),
                 probes: list,
                 observed: obs,
                 safe,
@@ -326,194 +359,34 @@ impl Runtime {
         }
         let extra = hc.entries.len().saturating_sub(MAX_ENTRIES);
         hc.entries.drain(..extra);
-        Ok(own.unwrap_or_default())
+        own
     }
 
-    /// File probes of the host's next tasks in the play, prepared now.
-    fn ahead(&self, at: &At<'_>, key: &str) -> Vec<Vec<Probe>> {
-        let tasks = &self.prepared.playbook.plays[at.play].tasks;
-        let Some(i) = tasks.iter().position(|t| std::ptr::eq(t, at.task)) else {
-            return vec![];
-        };
-        let selected = &self.prepared.selected[at.play];
-        let mut out = Vec::new();
-        for (j, t) in tasks.iter().enumerate().skip(i + 1).take(LOOKAHEAD) {
-            if !selected.get(j).copied().unwrap_or(false) {
-                continue;
-            }
-            if let Some((probes, k)) = self.speculate(at.play, t, at.host) {
-                if k == key {
-                    out.push(probes);
-                }
-            }
-        }
-        out
+    pub(super) fn index_of(&self, play: usize, task: &Task) -> Option<usize> {
+        self.prepared.playbook.plays[play]
+            .tasks
+            .iter()
+            .position(|t| std::ptr::eq(t, task))
     }
 
-    /// A task's file probes and environment key as it would prepare them now.
-    fn speculate(&self, play: usize, t: &Task, host: &str) -> Option<(Vec<Probe>, String)> {
-        if t.module == "meta"
-            || t.loop_.is_some()
-            || t.until.is_some()
-            || t.delegate_to.is_some()
-            || t.run_once
-            || t.blocks.iter().any(|b| b.section == Section::Rescue)
-        {
-            return None;
+    /// Add the file probes of tasks `from..` (prepared now) not yet in
+    /// `lists` nor cached.
+    pub(super) fn more_lists(
+        &self,
+        play: usize,
+        from: usize,
+        host: &str,
+        key: &str,
+        lists: &mut Vec<Vec<Probe>>,
+    ) {
+        for p in self.ahead(play, from, host, key) {
+            if !lists.contains(&p) && self.batch.lookup(host, key, &p).is_none() {
+                lists.push(p);
+            }
         }
-        let module = self.prepared.registry.get(&t.module)?.clone();
-        if module.controller_only() {
-            return None;
-        }
-        let vars = self.vars_for(play, Some(t), host).ok()?;
-        let vars_v = Value::Object(vars);
-        if !self.cond_all(&t.when, &vars_v).ok()? {
-            return None;
-        }
-        let tpl = &self.prepared.templater;
-        let Ok(Value::Object(args)) = tpl.render_value(&t.args, &vars_v) else {
-            return None;
-        };
-        let args = crate::args::normalize(module.params(), &args).ok()?;
-        let ctx = super::ctx::Ctx {
-            vars: vars_v,
-            templater: self.prepared.templater.clone(),
-            host: host.to_string(),
-            role_dir: t.role.as_ref().map(|r| r.dir.clone()),
-            playbook_dir: self.prepared.playbook.dir.clone(),
-        };
-        let action = module.prepare(&args, &ctx).ok()?;
-        let probes = action.probes();
-        if action.on_controller() || probes.is_empty() || !file_probes_only(&probes) {
-            return None;
-        }
-        let Value::Object(vars) = &ctx.vars else {
-            return None;
-        };
-        let become_ = self.become_for(play, t, vars);
-        let env_map = self.env_for(t, &ctx.vars);
-        let env = ExecEnv {
-            become_: become_.as_ref(),
-            env: &env_map,
-            timeout: None,
-        };
-        Some((probes, env_key(&env)))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::module::{FileKind, FileStat};
-
-    fn st(path: &str) -> Probe {
-        Probe::Stat {
-            path: path.into(),
-            follow: false,
-        }
-    }
-
-    fn some_stat() -> Observed {
-        Observed::Stat(Some(FileStat {
-            kind: FileKind::Directory,
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-            owner: "root".into(),
-            group: "root".into(),
-            size: 4096,
-            link_target: None,
-            inode: 1,
-            dev: 1,
-            nlink: 2,
-        }))
-    }
-
-    fn cache(entries: &[(&str, Observed, bool)]) -> HostCache {
-        let mut c = HostCache::default();
-        for (p, o, safe) in entries {
-            c.entries.push(Entry {
-                key: String::new(),
-                probes: vec![st(p)],
-                observed: vec![o.clone()],
-                safe: *safe,
-            });
-            if *safe {
-                c.canonical.insert(p.to_string());
-            }
-        }
-        c
-    }
-
-    fn left(c: &HostCache) -> Vec<String> {
-        c.entries
-            .iter()
-            .filter_map(|e| path_of(&e.probes[0]).map(String::from))
-            .collect()
-    }
-
-    #[test]
-    fn a_change_drops_its_path_parents_and_contents() {
-        let mut c = cache(&[
-            ("/r/d1", Observed::Stat(None), true),
-            ("/r/d1/t.conf", Observed::Stat(None), true),
-            ("/r/d1/old", some_stat(), true),
-            ("/r", some_stat(), true),
-            ("/r/d2", Observed::Stat(None), true),
-            ("/r/d10", Observed::Stat(None), true),
-        ]);
-        c.forget(&Step::exec(["mkdir", "-p", "--", "/r/d1"]));
-        // Inside a new folder, what was absent stays absent.
-        assert_eq!(left(&c), ["/r/d1/t.conf", "/r/d2", "/r/d10"]);
-        c.forget(&Step::Write {
-            path: "/r/d1/t.conf".into(),
-            content: std::sync::Arc::new(vec![]),
-            mode: None,
-            owner: None,
-            group: None,
-            validate: None,
-            backup: false,
-        });
-        assert_eq!(left(&c), ["/r/d2", "/r/d10"]);
-        c.forget(&Step::exec(["rm", "-rf", "--", "/r"]));
-        assert!(left(&c).is_empty());
-    }
-
-    #[test]
-    fn unknown_steps_symlinks_and_unknown_paths_drop_everything() {
-        let base = || {
-            cache(&[
-                ("/a/x", Observed::Stat(None), true),
-                ("/b/y", Observed::Stat(None), true),
-            ])
-        };
-        let mut c = base();
-        c.forget(&Step::exec(["systemctl", "restart", "x"]));
-        assert!(left(&c).is_empty() && c.canonical.is_empty());
-        // A path never seen canonical (it could be an alias of /b/y).
-        let mut c = base();
-        c.forget(&Step::exec(["touch", "--", "/c/z"]));
-        assert!(left(&c).is_empty());
-        // A relative path or a chmod without `--` is not understood.
-        let mut c = base();
-        c.forget(&Step::exec(["chmod", "0644", "/a/x"]));
-        assert!(left(&c).is_empty());
-        // An entry with a non-canonical path goes with any change.
-        let mut c = cache(&[
-            ("/a/x", Observed::Stat(None), true),
-            ("/l/y", Observed::Stat(None), false),
-        ]);
-        c.forget(&Step::exec(["chmod", "0644", "--", "/a/x"]));
-        assert!(left(&c).is_empty());
-        let mut c = base();
-        c.forget(&Step::exec(["ln", "-s", "--", "rel/target", "/a/x"]));
-        assert_eq!(left(&c), ["/b/y"]);
-        assert!(!c.known_canonical("/a/x"));
-        let mut c = base();
-        c.forget(&Step::Fetch {
-            src: "/a/x".into(),
-            dest: "/tmp/x".into(),
-        });
-        assert_eq!(left(&c).len(), 2);
-    }
-}
+#[path = "batch_tests.rs"]
+mod tests;

@@ -88,6 +88,8 @@ pub(super) struct Runtime {
     needs: super::magic::TaskNeeds,
     /// Probe results of coming tasks (see `batch`).
     pub(super) batch: super::batch::Caches,
+    /// (play, task, host) → DAG node, built on first use (see `ahead`).
+    pub(super) nodes: super::ahead::Nodes,
     forks: Semaphore,
     cancel: Arc<AtomicBool>,
     aborted: Mutex<HashSet<usize>>,
@@ -631,6 +633,7 @@ impl Prepared {
             play_hosts_v,
             needs,
             batch: Default::default(),
+            nodes: Default::default(),
             forks: Semaphore::new(prepared.options.forks.max(1)),
             cancel: cancel.clone(),
             aborted: Mutex::new(HashSet::new()),

@@ -3,6 +3,7 @@
 //! `retries`/`until`, `changed_when`/`failed_when`, `register`, `notify`,
 //! `set_fact`, and the reported result. Also handler flushing.
 
+use super::ahead::Ahead;
 use super::apply::{remote_probes, run_remote, run_step, ExecEnv, StepError};
 use super::batch::At;
 use super::ctx::Ctx;
@@ -551,15 +552,41 @@ impl Runtime {
                 let Some(c) = &conn else {
                     return fail("a controller-only module planned host changes");
                 };
-                if let Some(t) = &target {
-                    self.batch.forget(t, &plan);
-                }
                 let t0 = Instant::now();
+                // Steps already run (by an earlier task's batch, or in this
+                // task's own batch); see `ahead`.
+                let mut skip = 0usize;
+                let pre = target.as_deref().is_some_and(|t| {
+                    attempt == 1 && self.pre_applied(t, &env, &probes, &plan.changes)
+                });
+                if pre {
+                    skip = usize::MAX;
+                } else if let Some(t) = &target {
+                    self.batch.forget(t, &plan);
+                    let at = At {
+                        play,
+                        task,
+                        host,
+                        target: Some(t),
+                        fresh: attempt > 1,
+                    };
+                    match self.apply_ahead(c.as_ref(), &env, &at, &plan).await {
+                        Ok(Ahead::No) => {}
+                        Ok(Ahead::Done) => skip = usize::MAX,
+                        Ok(Ahead::FailedAt(k)) => skip = k,
+                        Err(e) => return step_failure(e),
+                    }
+                }
                 // Remote steps may report that they changed nothing (a wait).
-                let (mut remote_ran, mut effect) = (false, false);
+                let (mut remote_ran, mut effect) = (false, skip > 0);
                 let mut captured = Vec::new();
+                let mut index = 0usize;
                 for ch in &plan.changes {
                     for step in &ch.steps {
+                        index += 1;
+                        if index <= skip {
+                            continue;
+                        }
                         let done = match step {
                             Step::Remote(r) => run_remote(c.as_ref(), r).await.map(|o| {
                                 (remote_ran, effect) = (true, effect || o.changed);
