@@ -229,8 +229,9 @@ impl Action for FileAction {
                     )))
                 }
                 None => {
-                    let mut steps = vec![mkdir_step(&self.attrs, path)];
-                    steps.extend(fs_attrs::fresh_steps(&self.attrs, path, 0o755, true));
+                    // mkdir_step sets mode and owner on every directory it
+                    // creates, this one included: one round trip.
+                    let steps = vec![mkdir_step(&self.attrs, path)];
                     changes.push(
                         Change::new(format!("create directory {path}"), steps)
                             .with_diff(state_diff(path, "absent", "directory")),

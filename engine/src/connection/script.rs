@@ -40,10 +40,18 @@ pub fn probe_stdin(probes: &[Probe]) -> Option<Vec<u8>> {
 }
 
 /// Build one script that runs all probes and prints parseable sections.
+/// Only `Exec` probes need a scratch directory (their stdout and stderr
+/// are kept apart in files): a script without them spawns no `mktemp` and
+/// no `rm`, two of the three processes of a lone `stat` probe.
 pub fn probe_script(probes: &[Probe]) -> String {
-    let mut s = String::from(
-        "t=$(mktemp -d 2>/dev/null || mktemp -d -t drover.XXXXXX) || exit 97\ntrap 'rm -rf \"$t\"' EXIT\nLC_ALL=C; export LC_ALL\n",
-    );
+    let mut s = String::new();
+    if probes
+        .iter()
+        .any(|p| matches!(p, Probe::Exec { .. } | Probe::ExecStdin { .. }))
+    {
+        s.push_str("t=$(mktemp -d 2>/dev/null || mktemp -d -t drover.XXXXXX) || exit 97\ntrap 'rm -rf \"$t\"' EXIT\n");
+    }
+    s.push_str("LC_ALL=C; export LC_ALL\n");
     for (i, p) in probes.iter().enumerate() {
         s.push_str(&format!("echo '{MARK} {i}'\n"));
         match p {
@@ -56,8 +64,9 @@ pub fn probe_script(probes: &[Probe]) -> String {
             }
             Probe::Read { path } => {
                 let q = quote(path);
+                // On a read error, read again for the message (rare path).
                 s.push_str(&format!(
-                    "if [ -f {q} ]; then if base64 -w0 -- {q} 2>\"$t/e\"; then echo; else echo '{MARK}-ERR'; base64 -w0 \"$t/e\"; echo; fi; else echo '{MARK}-ABSENT'; fi\n"
+                    "if [ -f {q} ]; then if base64 -w0 -- {q} 2>/dev/null; then echo; else echo '{MARK}-ERR'; base64 -w0 -- {q} 2>&1 >/dev/null | base64 -w0; echo; fi; else echo '{MARK}-ABSENT'; fi\n"
                 ));
             }
             Probe::Exec { argv } => {
@@ -303,5 +312,43 @@ mod tests {
         assert_eq!(so(&obs[1]), b"");
         assert_eq!(so(&obs[2]), b"second\n\x00x");
         assert_eq!(probe_stdin(&probes[1..2]), None);
+    }
+
+    #[test]
+    fn file_probes_need_no_scratch_dir_and_report_read_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, b"x").unwrap();
+        let probes = vec![
+            Probe::Stat {
+                path: f.display().to_string(),
+                follow: true,
+            },
+            Probe::Read {
+                path: f.display().to_string(),
+            },
+        ];
+        let script = probe_script(&probes);
+        assert!(!script.contains("mktemp"), "{script}");
+        let run = |script: String| {
+            Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .output()
+                .unwrap()
+                .stdout
+        };
+        let obs = parse_probe_output(&probes, &run(script)).unwrap();
+        assert_eq!(obs[1], Observed::Content(Some(b"x".to_vec())));
+        // A regular file that cannot be read (even by root): the message
+        // comes back with the error.
+        let bad = vec![Probe::Read {
+            path: "/proc/self/mem".into(),
+        }];
+        let e = parse_probe_output(&bad, &run(probe_script(&bad))).unwrap_err();
+        assert!(
+            e.contains("cannot read /proc/self/mem") && e.contains("error"),
+            "{e}"
+        );
     }
 }

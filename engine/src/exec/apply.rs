@@ -122,8 +122,11 @@ pub(super) fn write_script(
     validate: Option<&str>,
     backup: bool,
 ) -> Result<String, String> {
+    // Every external command here is a process on the host, per write:
+    // the directory is cut from the path by the shell (not `dirname`), and
+    // the kept mode is copied only when no mode is given.
     let mut s = String::from(
-        "set -e\np=$1\nd=$(dirname -- \"$p\")\numask 077\ntmp=$(mktemp \"$d/.drover.XXXXXXXX\")\ntrap 'rm -f -- \"$tmp\"' EXIT\ncat > \"$tmp\"\n",
+        "set -e\np=$1\ncase $p in */*) d=${p%/*}; d=${d:-/} ;; *) d=. ;; esac\numask 077\ntmp=$(mktemp \"$d/.drover.XXXXXXXX\")\ntrap 'rm -f -- \"$tmp\"' EXIT\ncat > \"$tmp\"\n",
     );
     if let Some(v) = validate {
         if !v.contains("%s") {
@@ -136,7 +139,13 @@ pub(super) fn write_script(
             "if ! out=$({line} 2>&1); then echo \"validation failed: $out\" >&2; exit 65; fi\n"
         ));
     }
-    s.push_str("if [ -e \"$p\" ]; then chmod --reference=\"$p\" \"$tmp\"; chown --reference=\"$p\" \"$tmp\" 2>/dev/null || true; else chmod 0644 \"$tmp\"; fi\n");
+    if mode.is_some() {
+        s.push_str(
+            "if [ -e \"$p\" ]; then chown --reference=\"$p\" \"$tmp\" 2>/dev/null || true; fi\n",
+        );
+    } else {
+        s.push_str("if [ -e \"$p\" ]; then chmod --reference=\"$p\" \"$tmp\"; chown --reference=\"$p\" \"$tmp\" 2>/dev/null || true; else chmod 0644 \"$tmp\"; fi\n");
+    }
     if backup {
         s.push_str(
             "if [ -e \"$p\" ]; then cp -p -- \"$p\" \"$p.$(date +%Y-%m-%d@%H:%M:%S)~\"; fi\n",
@@ -153,7 +162,7 @@ pub(super) fn write_script(
         (None, Some(g)) => s.push_str(&format!("chgrp {} \"$tmp\"\n", quote(g))),
         (None, None) => {}
     }
-    s.push_str("sync -- \"$tmp\" 2>/dev/null || true\n# A bind-mounted file (a container's /etc/hosts) cannot be renamed over:\n# then, and only then, its content is replaced in place.\nif ! mv -f -- \"$tmp\" \"$p\" 2>\"$tmp.err\"; then\n  if grep -q 'busy' \"$tmp.err\" && cat -- \"$tmp\" > \"$p\"; then rm -f -- \"$tmp\" \"$tmp.err\"; else cat \"$tmp.err\" >&2; rm -f -- \"$tmp.err\"; exit 1; fi\nfi\nrm -f -- \"$tmp.err\"\ntrap - EXIT\n");
+    s.push_str("sync -- \"$tmp\" 2>/dev/null || true\n# A bind-mounted file (a container's /etc/hosts) cannot be renamed over:\n# then, and only then, its content is replaced in place.\nif ! err=$(mv -f -- \"$tmp\" \"$p\" 2>&1); then\n  case $err in\n    *busy*) cat -- \"$tmp\" > \"$p\" && rm -f -- \"$tmp\" || { echo \"$err\" >&2; exit 1; } ;;\n    *) echo \"$err\" >&2; exit 1 ;;\n  esac\nfi\ntrap - EXIT\n");
     Ok(s)
 }
 

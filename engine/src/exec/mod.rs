@@ -6,14 +6,21 @@
 //! Files: `preflight` (errors found before any host is touched), `hostvars`
 //! (variables of a host at a task), `scheduler` (DAG walking, failure
 //! propagation), `task` (one task on one host: when, loop, probes, plan,
-//! apply, register), `apply` (steps → commands), `ctx` (what modules see).
+//! apply, register), `apply` (steps → commands), `ctx` (what modules see),
+//! `magic` (the inventory-sized magic variables, given only where read),
+//! `batch` (probes of a host's coming tasks in one exec, and their cache),
+//! `ahead` (their steps applied in the current task's exec).
 
+mod ahead;
 mod apply;
+mod batch;
 mod ctx;
 mod hostvars;
+mod magic;
 mod predict;
 mod preflight;
 mod scheduler;
+mod spec;
 mod task;
 
 use crate::connection::ssh::SshOptions;

@@ -83,6 +83,13 @@ pub(super) struct Runtime {
     conns: HashMap<String, ConnCell>,
     inv_vars: HashMap<String, Arc<Vars>>,
     groups: Value,
+    /// `ansible_play_hosts` of each play, built once.
+    play_hosts_v: Vec<Value>,
+    needs: super::magic::TaskNeeds,
+    /// Probe results of coming tasks (see `batch`).
+    pub(super) batch: super::batch::Caches,
+    /// (play, task, host) → DAG node, built on first use (see `ahead`).
+    pub(super) nodes: super::ahead::Nodes,
     forks: Semaphore,
     cancel: Arc<AtomicBool>,
     aborted: Mutex<HashSet<usize>>,
@@ -200,15 +207,20 @@ impl Runtime {
             "inventory_hostname_short".into(),
             json!(host.split('.').next().unwrap_or(host)),
         );
-        magic.insert("groups".into(), self.groups.clone());
+        let needs = self.needs.of(task);
+        if needs.groups {
+            magic.insert("groups".into(), self.groups.clone());
+        }
         magic.insert(
             "group_names".into(),
             json!(self.prepared.inventory.group_names(host)),
         );
-        let ph = &self.prepared.play_hosts[play];
-        magic.insert("ansible_play_hosts".into(), json!(ph));
-        magic.insert("ansible_play_hosts_all".into(), json!(ph));
-        magic.insert("play_hosts".into(), json!(ph));
+        if needs.play_hosts {
+            let ph = &self.play_hosts_v[play];
+            magic.insert("ansible_play_hosts".into(), ph.clone());
+            magic.insert("ansible_play_hosts_all".into(), ph.clone());
+            magic.insert("play_hosts".into(), ph.clone());
+        }
         magic.insert(
             "ansible_check_mode".into(),
             json!(self.prepared.options.check),
@@ -232,7 +244,7 @@ impl Runtime {
                 f.get("ansible_facts").cloned().unwrap_or(json!({})),
             );
         }
-        if task.is_some_and(uses_hostvars) {
+        if needs.hostvars {
             magic.insert("hostvars".into(), self.hostvars());
         }
         let src = Sources {
@@ -570,12 +582,6 @@ impl Runtime {
     }
 }
 
-fn uses_hostvars(t: &Task) -> bool {
-    t.module == "template"
-        || t.args.to_string().contains("hostvars")
-        || t.when.iter().any(|w| w.contains("hostvars"))
-}
-
 impl Prepared {
     /// Run the DAG. `cancel` set to true (Ctrl-C) skips nodes not yet started.
     pub async fn run(self, reporter: Arc<dyn Reporter>, cancel: Arc<AtomicBool>) -> Summary {
@@ -604,6 +610,14 @@ impl Prepared {
             .map(|h| (h.clone(), Arc::new(prepared.inventory.host_vars(h))))
             .collect();
         let groups = serde_json::to_value(prepared.inventory.groups_map()).unwrap_or(Value::Null);
+        let play_hosts_v = prepared.play_hosts.iter().map(|h| json!(h)).collect();
+        let needs = super::magic::TaskNeeds::new(
+            &prepared.playbook,
+            inv_vars
+                .values()
+                .map(|v| v.as_ref())
+                .chain([&prepared.options.extra_vars]),
+        );
         let rt = Arc::new(Runtime {
             reporter,
             hosts: conn_hosts
@@ -616,6 +630,10 @@ impl Prepared {
                 .collect(),
             inv_vars,
             groups,
+            play_hosts_v,
+            needs,
+            batch: Default::default(),
+            nodes: Default::default(),
             forks: Semaphore::new(prepared.options.forks.max(1)),
             cancel: cancel.clone(),
             aborted: Mutex::new(HashSet::new()),

@@ -3,7 +3,9 @@
 //! `retries`/`until`, `changed_when`/`failed_when`, `register`, `notify`,
 //! `set_fact`, and the reported result. Also handler flushing.
 
-use super::apply::{probe, remote_probes, run_remote, run_step, ExecEnv, StepError};
+use super::ahead::Ahead;
+use super::apply::{remote_probes, run_remote, run_step, ExecEnv, StepError};
+use super::batch::At;
 use super::ctx::Ctx;
 use super::scheduler::{Outcome, Runtime};
 use crate::connection::Become;
@@ -66,7 +68,12 @@ fn lines(b: &[u8]) -> Value {
 }
 
 impl Runtime {
-    fn become_for(&self, play: usize, task: &Task, vars: &Map<String, Value>) -> Option<Become> {
+    pub(super) fn become_for(
+        &self,
+        play: usize,
+        task: &Task,
+        vars: &Map<String, Value>,
+    ) -> Option<Become> {
         let p = &self.prepared.playbook.plays[play];
         let on = task
             .become_
@@ -325,7 +332,27 @@ impl Runtime {
         task.check_mode.unwrap_or(self.prepared.options.check)
     }
 
-    fn cond_all(&self, conds: &[String], vars: &Value) -> Result<bool, String> {
+    /// The task's `environment:`, rendered.
+    pub(super) fn env_for(&self, task: &Task, vars: &Value) -> BTreeMap<String, String> {
+        let mut env_map = BTreeMap::new();
+        if let Ok(Value::Object(m)) = self
+            .prepared
+            .templater
+            .render_value(&Value::Object(task.environment.clone()), vars)
+        {
+            for (k, v) in m {
+                env_map.insert(
+                    k,
+                    v.as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|| v.to_string()),
+                );
+            }
+        }
+        env_map
+    }
+
+    pub(super) fn cond_all(&self, conds: &[String], vars: &Value) -> Result<bool, String> {
         for c in conds {
             if !self
                 .prepared
@@ -398,6 +425,8 @@ impl Runtime {
             Ok(a) => a,
             Err(e) => return fail(e.to_string()),
         };
+        // The host whose observations the probes make (None on the controller).
+        let mut target: Option<String> = None;
         let conn = if module.controller_only() {
             None
         } else if action.on_controller() {
@@ -406,14 +435,16 @@ impl Runtime {
                     as std::sync::Arc<dyn crate::connection::Connection>,
             )
         } else {
-            let target = match &task.delegate_to {
+            let t = match &task.delegate_to {
                 Some(d) => match tpl.render(d, &vars_v) {
                     Ok(d) => d,
                     Err(e) => return fail(format!("delegate_to: {e}")),
                 },
                 None => host.to_string(),
             };
-            match self.connection(&target).await {
+            let conn = self.connection(&t).await;
+            target = Some(t);
+            match conn {
                 Ok(c) => Some(c),
                 Err(e) => {
                     let mut r = fail(e.to_string());
@@ -425,19 +456,7 @@ impl Runtime {
         let become_ = self
             .become_for(play, task, &vars)
             .filter(|_| !action.on_controller());
-        let mut env_map = BTreeMap::new();
-        if let Ok(Value::Object(m)) =
-            tpl.render_value(&Value::Object(task.environment.clone()), &vars_v)
-        {
-            for (k, v) in m {
-                env_map.insert(
-                    k,
-                    v.as_str()
-                        .map(String::from)
-                        .unwrap_or_else(|| v.to_string()),
-                );
-            }
-        }
+        let env_map = self.env_for(task, &vars_v);
         let env = ExecEnv {
             become_: become_.as_ref(),
             env: &env_map,
@@ -455,7 +474,21 @@ impl Runtime {
             out = ItemResult::default();
             let probes = action.probes();
             let mut observed = match &conn {
-                Some(c) => match probe(c.as_ref(), &env, &probes).await {
+                Some(c) => match self
+                    .probe_batched(
+                        c.as_ref(),
+                        &env,
+                        &probes,
+                        At {
+                            play,
+                            task,
+                            host,
+                            target: target.as_deref(),
+                            fresh: attempt > 1,
+                        },
+                    )
+                    .await
+                {
                     Ok(o) => o,
                     Err(e) => return step_failure(e),
                 },
@@ -526,11 +559,40 @@ impl Runtime {
                     return fail("a controller-only module planned host changes");
                 };
                 let t0 = Instant::now();
+                // Steps already run (by an earlier task's batch, or in this
+                // task's own batch); see `ahead`.
+                let mut skip = 0usize;
+                let pre = target.as_deref().is_some_and(|t| {
+                    attempt == 1 && self.pre_applied(t, &env, &probes, &plan.changes)
+                });
+                if pre {
+                    skip = usize::MAX;
+                } else if let Some(t) = &target {
+                    self.batch.forget(t, &plan);
+                    let at = At {
+                        play,
+                        task,
+                        host,
+                        target: Some(t),
+                        fresh: attempt > 1,
+                    };
+                    match self.apply_ahead(c.as_ref(), &env, &at, &plan).await {
+                        Ok(Ahead::No) => {}
+                        Ok(Ahead::Done) => skip = usize::MAX,
+                        Ok(Ahead::FailedAt(k)) => skip = k,
+                        Err(e) => return step_failure(e),
+                    }
+                }
                 // Remote steps may report that they changed nothing (a wait).
-                let (mut remote_ran, mut effect) = (false, false);
+                let (mut remote_ran, mut effect) = (false, skip > 0);
                 let mut captured = Vec::new();
+                let mut index = 0usize;
                 for ch in &plan.changes {
                     for step in &ch.steps {
+                        index += 1;
+                        if index <= skip {
+                            continue;
+                        }
                         let done = match step {
                             Step::Remote(r) => run_remote(c.as_ref(), r).await.map(|o| {
                                 (remote_ran, effect) = (true, effect || o.changed);

@@ -1,0 +1,342 @@
+//! Applying the steps of a host's next tasks in the exec of the current
+//! task's steps. When a task is about to apply its plan, the next tasks of
+//! the play are prepared (see `batch`) and planned from cached observations
+//! that stay valid after the steps before them; the ones that qualify run
+//! their steps in the same script, in order, stopping at the first failure.
+//! At its turn such a task observes (the recorded observation), plans again
+//! for real and, when the plan is the one already applied, reports it
+//! without running anything; a different plan is applied normally.
+//!
+//! Only tasks that cannot change what comes after are taken: the run of
+//! tasks must be a chain in the DAG (each task's only predecessor is the
+//! one before it: no `after:`, no cross-host wait, no barrier), with no
+//! `register`, `failed_when`, `until`, check mode, `delegate_to`, loop,
+//! facts, remote probes, and steps of known effect only (writes and the
+//! path commands of `batch`, no capture); plays with `any_errors_fatal` or
+//! `max_fail_percentage` never batch. A failure stops the script: the
+//! current task re-runs its failed step alone (for its error), later tasks
+//! run normally at their turn.
+
+use super::apply::{write_script, ExecEnv, StepError};
+use super::batch::{env_key, known_effect, HostCache};
+use super::scheduler::Runtime;
+use crate::connection::script::quote_argv;
+use crate::connection::Connection;
+use crate::dag::NodeKind;
+use crate::model::Task;
+use crate::module::{Change, Observed, Plan, Probe, Step};
+use petgraph::graph::NodeIndex;
+use petgraph::Direction;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+const LOOKAHEAD: usize = 32;
+/// Most bytes of file content sent in one batch.
+const MAX_STDIN: usize = 4 << 20;
+const STEP: &str = "@@DROVER-STEP";
+
+/// A task whose steps already ran, as planned then.
+#[derive(Clone)]
+pub(in crate::exec) struct Applied {
+    pub key: String,
+    pub probes: Vec<Probe>,
+    pub observed: Vec<Observed>,
+    changes: Vec<Change>,
+}
+
+/// What happened to the current task's steps.
+pub(super) enum Ahead {
+    /// Not batched: run them one by one.
+    No,
+    /// All ran.
+    Done,
+    /// Its step with this index (over all its changes' steps) failed or did
+    /// not run; the ones before it ran.
+    FailedAt(usize),
+}
+
+/// (play, task, host) → DAG node.
+pub(super) type Nodes = OnceLock<HashMap<(usize, usize, String), NodeIndex>>;
+
+fn batchable(s: &Step) -> bool {
+    match s {
+        Step::Write { .. } => true,
+        Step::Exec {
+            stdin,
+            cwd,
+            env,
+            capture,
+            allow_fail,
+            ..
+        } => {
+            stdin.is_none()
+                && cwd.is_none()
+                && env.is_empty()
+                && !capture
+                && !allow_fail
+                && known_effect(s)
+        }
+        _ => false,
+    }
+}
+
+fn steps(plan_changes: &[Change]) -> impl Iterator<Item = &Step> {
+    plan_changes.iter().flat_map(|c| &c.steps)
+}
+
+/// A task that must not be run ahead (or after which nothing may be).
+fn settles(t: &Task) -> bool {
+    t.register.is_some() || t.failed_when.is_some() || t.until.is_some() || t.check_mode.is_some()
+}
+
+impl Runtime {
+    fn node_of(&self, play: usize, task: usize, host: &str) -> Option<NodeIndex> {
+        let map = self.nodes.get_or_init(|| {
+            let g = &self.prepared.dag.graph;
+            g.node_indices()
+                .filter_map(|n| match &g[n] {
+                    NodeKind::Task {
+                        play, task, host, ..
+                    } => Some(((*play, *task, host.clone()), n)),
+                    _ => None,
+                })
+                .collect()
+        });
+        map.get(&(play, task, host.to_string())).copied()
+    }
+
+    /// Task `j`'s only predecessor is task `prev` of the same host.
+    fn chained(&self, play: usize, prev: usize, j: usize, host: &str) -> bool {
+        let (Some(a), Some(b)) = (self.node_of(play, prev, host), self.node_of(play, j, host))
+        else {
+            return false;
+        };
+        let mut preds = self
+            .prepared
+            .dag
+            .graph
+            .neighbors_directed(b, Direction::Incoming);
+        preds.next() == Some(a) && preds.next().is_none()
+    }
+
+    /// At a task's turn: true when `changes` already ran in an earlier
+    /// task's batch (the record is used up either way).
+    pub(super) fn pre_applied(
+        &self,
+        target: &str,
+        env: &ExecEnv<'_>,
+        probes: &[Probe],
+        changes: &[Change],
+    ) -> bool {
+        let key = env_key(env);
+        let mut all = self.batch.0.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(hc) = all.get_mut(target) else {
+            return false;
+        };
+        match hc
+            .applied
+            .iter()
+            .position(|a| a.key == key && a.probes == probes)
+        {
+            Some(i) => hc.applied.remove(i).changes == changes,
+            None => false,
+        }
+    }
+
+    /// Run the current task's steps together with those of the next tasks
+    /// that qualify (see the module doc).
+    pub(super) async fn apply_ahead(
+        &self,
+        conn: &dyn Connection,
+        env: &ExecEnv<'_>,
+        at: &super::batch::At<'_>,
+        plan: &Plan,
+    ) -> Result<Ahead, StepError> {
+        let p = &self.prepared.playbook.plays[at.play];
+        let own: Vec<&Step> = steps(&plan.changes).collect();
+        if at.target != Some(at.host)
+            || p.any_errors_fatal
+            || p.max_fail_percentage.is_some()
+            || settles(at.task)
+            || !plan.facts.is_empty()
+            || !own.iter().all(|s| batchable(s))
+        {
+            return Ok(Ahead::No);
+        }
+        let Some(i) = p.tasks.iter().position(|t| std::ptr::eq(t, at.task)) else {
+            return Ok(Ahead::No);
+        };
+        let key = env_key(env);
+        let snapshot: Option<HostCache> = {
+            let all = self.batch.0.lock().unwrap_or_else(|e| e.into_inner());
+            all.get(at.host).cloned()
+        };
+        let mut members: Vec<Applied> = Vec::new();
+        // Probes of the tasks after the batch, observed after its steps.
+        let mut lists: Vec<Vec<Probe>> = Vec::new();
+        if let Some(mut sim) = snapshot {
+            own.iter().for_each(|s| sim.forget(s));
+            let mut prev = i;
+            let mut bytes = 0usize;
+            for (j, t) in p.tasks.iter().enumerate().skip(i + 1).take(LOOKAHEAD) {
+                if !self.prepared.selected[at.play]
+                    .get(j)
+                    .copied()
+                    .unwrap_or(false)
+                    || !self.chained(at.play, prev, j, at.host)
+                    || settles(t)
+                {
+                    break;
+                }
+                let Some(sp) = self.speculate(at.play, t, at.host) else {
+                    break;
+                };
+                if sp.key != key || !sp.action.remote_probes().is_empty() {
+                    break;
+                }
+                let Some(observed) = sim.lookup(&key, &sp.probes) else {
+                    break;
+                };
+                let Ok(plan_j) = sp.action.plan(&observed) else {
+                    break;
+                };
+                if plan_j.failed.is_some()
+                    || !plan_j.facts.is_empty()
+                    || plan_j.unknown_until_run
+                    || !steps(&plan_j.changes).all(batchable)
+                {
+                    break;
+                }
+                bytes += steps(&plan_j.changes)
+                    .map(|s| match s {
+                        Step::Write { content, .. } => content.len(),
+                        _ => 0,
+                    })
+                    .sum::<usize>();
+                if bytes > MAX_STDIN {
+                    break;
+                }
+                steps(&plan_j.changes).for_each(|s| sim.forget(s));
+                prev = j;
+                if !plan_j.changes.is_empty() {
+                    members.push(Applied {
+                        key: key.clone(),
+                        probes: sp.probes,
+                        observed,
+                        changes: plan_j.changes,
+                    });
+                }
+            }
+            for l in self.ahead(at.play, prev + 1, at.host, &key) {
+                if !lists.contains(&l) && sim.lookup(&key, &l).is_none() {
+                    lists.push(l);
+                }
+            }
+        }
+        if members.is_empty() && own.len() < 2 && lists.is_empty() {
+            return Ok(Ahead::No);
+        }
+        // One script: every step in order, a marker before each.
+        let mut all: Vec<&Step> = own.clone();
+        for m in &members {
+            all.extend(steps(&m.changes));
+        }
+        let mut script = String::new();
+        let mut stdin = Vec::new();
+        for (k, s) in all.iter().enumerate() {
+            script.push_str(&format!("echo '{STEP} {k}'\n"));
+            match s {
+                Step::Write {
+                    path,
+                    content,
+                    mode,
+                    owner,
+                    group,
+                    validate,
+                    backup,
+                } => {
+                    let Ok(w) = write_script(
+                        *mode,
+                        owner.as_deref(),
+                        group.as_deref(),
+                        validate.as_deref(),
+                        *backup,
+                    ) else {
+                        return Ok(Ahead::No);
+                    };
+                    let argv = vec![
+                        "/bin/sh".into(),
+                        "-c".into(),
+                        w,
+                        "drover-write".into(),
+                        path.clone(),
+                    ];
+                    script.push_str(&format!(
+                        "head -c {} | {} >/dev/null || exit 1\n",
+                        content.len(),
+                        quote_argv(&argv)
+                    ));
+                    stdin.extend_from_slice(content);
+                }
+                Step::Exec { argv, .. } => {
+                    script.push_str(&format!(
+                        "{} </dev/null >/dev/null || exit 1\n",
+                        quote_argv(argv)
+                    ));
+                }
+                _ => return Ok(Ahead::No),
+            }
+        }
+        script.push_str(&format!("echo '{STEP} end'\n"));
+        let (probe_script, probe_all, paths) = super::batch::probe_section(&lists);
+        if !lists.is_empty() {
+            script.push_str(&probe_script);
+        }
+        let req = crate::connection::ExecRequest {
+            argv: vec!["/bin/sh".into(), "-c".into(), script],
+            env: env.env.clone(),
+            become_: env.become_.cloned(),
+            timeout: env.timeout,
+            stdin: Some(stdin),
+            ..Default::default()
+        };
+        let out = conn.exec(req).await?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let last = text
+            .lines()
+            .filter_map(|l| l.strip_prefix(STEP).map(str::trim))
+            .next_back()
+            .unwrap_or("0");
+        let failed_at = match last {
+            "end" => None,
+            k => Some(k.parse::<usize>().unwrap_or(0)),
+        };
+        let done = failed_at.unwrap_or(all.len());
+        // Record the members whose steps all ran.
+        let mut start = own.len();
+        let mut all_c = self.batch.0.lock().unwrap_or_else(|e| e.into_inner());
+        let hc = all_c.entry(at.host.to_string()).or_default();
+        for m in members {
+            let n = steps(&m.changes).count();
+            if start + n <= done {
+                m.changes
+                    .iter()
+                    .flat_map(|c| &c.steps)
+                    .for_each(|s| hc.forget(s));
+                hc.applied.push(m);
+            }
+            start += n;
+        }
+        if failed_at.is_some() {
+            hc.clear();
+        }
+        drop(all_c);
+        if failed_at.is_none() && !lists.is_empty() {
+            self.store(at.host, &key, lists, &probe_all, &paths, &out.stdout);
+        }
+        Ok(match failed_at {
+            Some(k) if k < own.len() => Ahead::FailedAt(k),
+            _ => Ahead::Done,
+        })
+    }
+}

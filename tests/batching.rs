@@ -1,0 +1,103 @@
+//! The executor's batching (engine/src/exec/batch.rs, ahead.rs) on this
+//! machine (local connection): the probes of a host's coming tasks go in
+//! one exec and the steps of independent tasks run together, and yet every
+//! task reports its own result, a failure inside a batch stops the host
+//! where it happened (with the failing task's own error), nothing after it
+//! runs, and a second run changes nothing.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(playbook: &str, out: &std::path::Path, extra: &[&str]) -> Output {
+    let ev = format!("out={}", out.display());
+    Command::new(env!("CARGO_BIN_EXE_drover"))
+        .args(["run", playbook, "-e", &ev, "--json"])
+        .args(extra)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+/// (task, status, msg) of every task_done event.
+fn results(o: &Output) -> Vec<(String, String, String)> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "task_done")
+        .map(|e| {
+            (
+                e["task"].as_str().unwrap_or("").to_string(),
+                e["status"].as_str().unwrap_or("").to_string(),
+                e["msg"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn status_of(r: &[(String, String, String)], task: &str) -> String {
+    r.iter()
+        .find(|(t, _, _)| t == task)
+        .map(|(_, s, _)| s.clone())
+        .unwrap_or_else(|| panic!("no result for `{task}` in {r:?}"))
+}
+
+#[test]
+fn a_failing_step_of_the_current_task_in_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let pb = "tests/semantics/batch_own_fail.yml";
+    // --check first: predicts, touches nothing.
+    let o = run(pb, dir.path(), &["--check"]);
+    assert!(!dir.path().join("a").exists());
+    let r = results(&o);
+    assert_eq!(status_of(&r, "dir a"), "changed", "{r:?}");
+    let o = run(pb, dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(2), "{:?}", results(&o));
+    let r = results(&o);
+    for t in ["dir a", "file in a", "line in g"] {
+        assert_eq!(status_of(&r, t), "changed", "{t}: {r:?}");
+    }
+    let (_, s, msg) = r.iter().find(|(t, _, _)| t == "dir under a file").unwrap();
+    assert_eq!(s, "failed");
+    assert!(msg.contains("a/f/sub"), "{msg}");
+    assert_ne!(status_of(&r, "never written"), "changed");
+    assert!(!dir.path().join("never").exists());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("a/f")).unwrap()
+            + "|"
+            + &std::fs::read_to_string(dir.path().join("a/g")).unwrap(),
+        "one\n|two\n"
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.path().join("a"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o7777, 0o750);
+    // The same again: the three done tasks are ok, the failure repeats.
+    let o = run(pb, dir.path(), &[]);
+    let r = results(&o);
+    for t in ["dir a", "file in a", "line in g"] {
+        assert_eq!(status_of(&r, t), "ok", "{t}: {r:?}");
+    }
+    assert_eq!(status_of(&r, "dir under a file"), "failed");
+}
+
+#[test]
+fn a_failing_step_of_a_later_task_in_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run("tests/semantics/batch_member_fail.yml", dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(2), "{:?}", results(&o));
+    let r = results(&o);
+    assert_eq!(status_of(&r, "dir b"), "changed", "{r:?}");
+    let (_, s, msg) = r.iter().find(|(t, _, _)| t == "dir in procfs").unwrap();
+    assert_eq!(s, "failed", "{r:?}");
+    assert!(msg.contains("drover-batch-test"), "{msg}");
+    assert_ne!(status_of(&r, "never written"), "changed");
+    assert!(dir.path().join("b").is_dir());
+    assert!(!dir.path().join("never").exists());
+}
