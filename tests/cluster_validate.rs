@@ -100,7 +100,7 @@ fn run_case(dir: &Path, inv: &str, c: &Case) {
     assert_ne!(pid0, pid1, "{}: the handler did not restart it", c.name);
     assert_eq!(dsh(c.answer), c.answer_want, "{}", c.name);
     let o = drover(&["run", &good, "-i", inv, "--json"]);
-    assert_eq!(recap(&o)["changed"], 0, "{}: {}", c.name, text(&o));
+    assert_eq!(recap(&o)[H]["changed"], 0, "{}: {}", c.name, text(&o));
 
     // The broken one fails with the validator's message and changes nothing.
     let sum = format!("sha256sum {}", c.dest);
@@ -108,7 +108,7 @@ fn run_case(dir: &Path, inv: &str, c: &Case) {
     let o = drover(&["run", &bad, "-i", inv, "--json"]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(2), "{}: {out}", c.name);
-    assert_eq!(recap(&o)["failed"], 1, "{}: {out}", c.name);
+    assert_eq!(recap(&o)[H]["failed"], 1, "{}: {out}", c.name);
     assert!(out.contains("validation failed"), "{}: {out}", c.name);
     let msg: Vec<String> = String::from_utf8_lossy(&o.stdout)
         .lines()
