@@ -65,7 +65,7 @@ pub fn probe_script(probes: &[Probe]) -> String {
             } => {
                 let q = quote(path);
                 s.push_str(&format!(
-                    "if s=$(stat -c '{FMT}' -- {q} 2>/dev/null); then echo \"$s\"; l=0; if [ -L {q} ]; then l=1; readlink -n -- {q} | base64 -w0; fi; echo; else l=2; echo '{MARK}-ABSENT'; fi\n"
+                    "if s=$(stat -c '{FMT}' -- {q} 2>/dev/null); then printf '%s\\n' \"$s\"; l=0; if [ -L {q} ]; then l=1; readlink -n -- {q} | base64 -w0; fi; echo; else l=2; echo '{MARK}-ABSENT'; fi\n"
                 ));
             }
             Probe::Stat { path, follow: true } => {
@@ -81,7 +81,7 @@ pub fn probe_script(probes: &[Probe]) -> String {
                 );
                 if after_lstat {
                     s.push_str(&format!(
-                        "if [ \"$l\" = 0 ]; then echo \"$s\"; echo; elif [ \"$l\" = 2 ]; then echo '{MARK}-ABSENT'; else {full}; fi\n"
+                        "if [ \"$l\" = 0 ]; then printf '%s\\n' \"$s\"; echo; elif [ \"$l\" = 2 ]; then echo '{MARK}-ABSENT'; else {full}; fi\n"
                     ));
                 } else {
                     s.push_str(&full);
