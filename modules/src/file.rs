@@ -323,7 +323,9 @@ fn mkdir_step(attrs: &fs_attrs::Attrs, path: &str) -> Step {
         return Step::exec(["mkdir", "-p", "--", path]);
     }
     const SCRIPT: &str = "p=$1; m=$2; o=$3; d=$p; set --; \
-while [ ! -e \"$d\" ] && [ ! -L \"$d\" ]; do set -- \"$d\" \"$@\"; d=$(dirname -- \"$d\"); done; \
+while [ ! -e \"$d\" ] && [ ! -L \"$d\" ]; do set -- \"$d\" \"$@\"; \
+case $d in */*) d=${d%/*}; d=${d:-/} ;; *) d=. ;; esac; done; \
+if [ $# = 1 ] && [ -z \"$o\" ] && [ -n \"$m\" ]; then exec mkdir -m \"$m\" -- \"$p\"; fi; \
 mkdir -p -- \"$p\" || exit 1; \
 for x; do if [ -n \"$o\" ]; then chown -- \"$o\" \"$x\" || exit 1; fi; if [ -n \"$m\" ]; then chmod -- \"$m\" \"$x\" || exit 1; fi; done";
     Step::exec(["/bin/sh", "-c", SCRIPT, "drover-mkdir", path, &mode, &owner])

@@ -23,6 +23,7 @@ pub fn quote_argv(argv: &[String]) -> String {
 }
 
 const MARK: &str = "@@DROVER";
+const FMT: &str = "%f %a %u %g %s %i %d %h %U %G";
 const EXEC_OUT: &str = "base64 -w0 \"$t/o\"; echo; base64 -w0 \"$t/e\"; echo; echo \"$rc\"\n";
 
 /// The channel's stdin for [`probe_script`]: every `ExecStdin` probe's bytes,
@@ -55,12 +56,37 @@ pub fn probe_script(probes: &[Probe]) -> String {
     for (i, p) in probes.iter().enumerate() {
         s.push_str(&format!("echo '{MARK} {i}'\n"));
         match p {
-            Probe::Stat { path, follow } => {
+            // An lstat keeps its line in $s and in $l what it saw (0: not a
+            // link, 1: a link, 2: absent), so that a `stat -L` of the same
+            // path right after it runs only for a link: one process less.
+            Probe::Stat {
+                path,
+                follow: false,
+            } => {
                 let q = quote(path);
-                let l = if *follow { "-L " } else { "" };
                 s.push_str(&format!(
-                    "if stat {l}-c '%f %a %u %g %s %i %d %h %U %G' -- {q} 2>/dev/null; then if [ -L {q} ]; then readlink -n -- {q} | base64 -w0; fi; echo; else echo '{MARK}-ABSENT'; fi\n"
+                    "if s=$(stat -c '{FMT}' -- {q} 2>/dev/null); then printf '%s\\n' \"$s\"; l=0; if [ -L {q} ]; then l=1; readlink -n -- {q} | base64 -w0; fi; echo; else l=2; echo '{MARK}-ABSENT'; fi\n"
                 ));
+            }
+            Probe::Stat { path, follow: true } => {
+                let q = quote(path);
+                let after_lstat = i > 0
+                    && probes[i - 1]
+                        == Probe::Stat {
+                            path: path.clone(),
+                            follow: false,
+                        };
+                let full = format!(
+                    "if stat -L -c '{FMT}' -- {q} 2>/dev/null; then if [ -L {q} ]; then readlink -n -- {q} | base64 -w0; fi; echo; else echo '{MARK}-ABSENT'; fi"
+                );
+                if after_lstat {
+                    s.push_str(&format!(
+                        "if [ \"$l\" = 0 ]; then printf '%s\\n' \"$s\"; echo; elif [ \"$l\" = 2 ]; then echo '{MARK}-ABSENT'; else {full}; fi\n"
+                    ));
+                } else {
+                    s.push_str(&full);
+                    s.push('\n');
+                }
             }
             Probe::Read { path } => {
                 let q = quote(path);
@@ -312,6 +338,33 @@ mod tests {
         assert_eq!(so(&obs[1]), b"");
         assert_eq!(so(&obs[2]), b"second\n\x00x");
         assert_eq!(probe_stdin(&probes[1..2]), None);
+    }
+
+    #[test]
+    fn stat_after_lstat_of_the_same_path_agrees_with_a_lone_stat() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, b"abc").unwrap();
+        std::os::unix::fs::symlink("f", dir.path().join("ok")).unwrap();
+        std::os::unix::fs::symlink("gone", dir.path().join("dangling")).unwrap();
+        let run = |probes: &[Probe]| {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(probe_script(probes))
+                .output()
+                .unwrap();
+            parse_probe_output(probes, &out.stdout).unwrap()
+        };
+        for name in ["f", "ok", "dangling", "missing"] {
+            let path = dir.path().join(name).display().to_string();
+            let st = |follow| Probe::Stat {
+                path: path.clone(),
+                follow,
+            };
+            let pair = run(&[st(false), st(true)]);
+            assert_eq!(pair[0], run(&[st(false)])[0], "{name}");
+            assert_eq!(pair[1], run(&[st(true)])[0], "{name}");
+        }
     }
 
     #[test]

@@ -17,10 +17,10 @@
 //! current task re-runs its failed step alone (for its error), later tasks
 //! run normally at their turn.
 
-use super::apply::{write_script, ExecEnv, StepError};
+use super::apply::{write_body, ExecEnv, StepError};
 use super::batch::{env_key, known_effect, HostCache};
 use super::scheduler::Runtime;
-use crate::connection::script::quote_argv;
+use crate::connection::script::{quote, quote_argv};
 use crate::connection::Connection;
 use crate::dag::NodeKind;
 use crate::model::Task;
@@ -255,26 +255,21 @@ impl Runtime {
                     validate,
                     backup,
                 } => {
-                    let Ok(w) = write_script(
+                    // In a subshell (a fork, no new shell to exec), the
+                    // content read straight from the channel's stdin.
+                    let Ok(w) = write_body(
                         *mode,
                         owner.as_deref(),
                         group.as_deref(),
                         validate.as_deref(),
                         *backup,
+                        &format!("head -c {}", content.len()),
                     ) else {
                         return Ok(Ahead::No);
                     };
-                    let argv = vec![
-                        "/bin/sh".into(),
-                        "-c".into(),
-                        w,
-                        "drover-write".into(),
-                        path.clone(),
-                    ];
                     script.push_str(&format!(
-                        "head -c {} | {} >/dev/null || exit 1\n",
-                        content.len(),
-                        quote_argv(&argv)
+                        "(set -- {}\n{w}) >/dev/null || exit 1\n",
+                        quote(path)
                     ));
                     stdin.extend_from_slice(content);
                 }

@@ -122,12 +122,30 @@ pub(super) fn write_script(
     validate: Option<&str>,
     backup: bool,
 ) -> Result<String, String> {
+    write_body(mode, owner, group, validate, backup, "cat")
+}
+
+/// [`write_script`] reading the content with `input` (`cat`, or `head -c N`
+/// inside a batch of steps).
+pub(super) fn write_body(
+    mode: Option<u32>,
+    owner: Option<&str>,
+    group: Option<&str>,
+    validate: Option<&str>,
+    backup: bool,
+    input: &str,
+) -> Result<String, String> {
     // Every external command here is a process on the host, per write:
     // the directory is cut from the path by the shell (not `dirname`), and
     // the kept mode is copied only when no mode is given.
     let mut s = String::from(
-        "set -e\np=$1\ncase $p in */*) d=${p%/*}; d=${d:-/} ;; *) d=. ;; esac\numask 077\ntmp=$(mktemp \"$d/.drover.XXXXXXXX\")\ntrap 'rm -f -- \"$tmp\"' EXIT\ncat > \"$tmp\"\n",
+        "set -e\np=$1\ncase $p in */*) d=${p%/*}; d=${d:-/} ;; *) d=. ;; esac\numask 077\n\
+         # The temp file is created exclusively (noclobber: O_EXCL, never\n\
+         # through a symlink) under a name of this shell; mktemp if taken.\n\
+         tmp=\"$d/.drover.$$\"\nif ! { set -C; : > \"$tmp\"; } 2>/dev/null; then tmp=$(mktemp \"$d/.drover.XXXXXXXX\"); fi\nset +C\n\
+         trap 'rm -f -- \"$tmp\"' EXIT\n",
     );
+    s.push_str(&format!("{input} > \"$tmp\"\n"));
     if let Some(v) = validate {
         if !v.contains("%s") {
             return Err(format!("validate `{v}` must contain %s"));
