@@ -6,13 +6,16 @@
 //! Files: `preflight` (errors found before any host is touched), `hostvars`
 //! (variables of a host at a task), `scheduler` (DAG walking, failure
 //! propagation), `task` (one task on one host: when, loop, probes, plan,
-//! apply, register), `apply` (steps → commands), `ctx` (what modules see).
+//! apply, register), `apply` (steps → commands), `ctx` (what modules see), `pool` (one
+//! connection per host), `reboot` (the reboot step: down, re-dial, new boot id).
 
 mod apply;
 mod ctx;
 mod hostvars;
+mod pool;
 mod predict;
 mod preflight;
+mod reboot;
 mod scheduler;
 mod task;
 

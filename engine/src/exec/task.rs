@@ -392,21 +392,22 @@ impl Runtime {
             Ok(a) => a,
             Err(e) => return fail(e.to_string()),
         };
+        let mut target = host.to_string();
         let conn = if module.controller_only() {
             None
         } else if action.on_controller() {
+            target = "localhost".into();
             Some(
                 std::sync::Arc::new(crate::connection::local::LocalConnection::new("localhost"))
                     as std::sync::Arc<dyn crate::connection::Connection>,
             )
         } else {
-            let target = match &task.delegate_to {
-                Some(d) => match tpl.render(d, &vars_v) {
+            if let Some(d) = &task.delegate_to {
+                target = match tpl.render(d, &vars_v) {
                     Ok(d) => d,
                     Err(e) => return fail(format!("delegate_to: {e}")),
-                },
-                None => host.to_string(),
-            };
+                };
+            }
             match self.connection(&target).await {
                 Ok(c) => Some(c),
                 Err(e) => {
@@ -516,7 +517,7 @@ impl Runtime {
                 self.with_host(host, |st| super::predict::record(&mut st.predicted, &plan));
             }
             if out.changed && !check {
-                let Some(c) = &conn else {
+                let Some(mut c) = conn.clone() else {
                     return fail("a controller-only module planned host changes");
                 };
                 let t0 = Instant::now();
@@ -531,6 +532,16 @@ impl Runtime {
                                 out.result.extend(o.result);
                                 None
                             }),
+                            Step::Reboot(spec) => {
+                                effect = true;
+                                super::reboot::reboot(self, &target, &c, &env, spec)
+                                    .await
+                                    .map(|(new, r)| {
+                                        c = new;
+                                        out.result.extend(r);
+                                        None
+                                    })
+                            }
                             _ => {
                                 effect = true;
                                 run_step(c.as_ref(), &env, step).await
