@@ -154,6 +154,7 @@ fn sysctl_modprobe_kernel_and_lvs_on_the_vm() {
         "1",
         "container file written or value changed"
     );
+    net_sysctls_in_container(dir.path(), &inv);
 
     // --- modprobe: ip_vs and the lc scheduler, now and at boot.
     assert!(!vm.out("cat /proc/modules").contains("ip_vs"));
@@ -193,6 +194,19 @@ fn sysctl_modprobe_kernel_and_lvs_on_the_vm() {
     let o = run(&k, &inv, &[], VM, 0, 0);
     assert!(
         text(&o).contains(&format!("release={release}")),
+        "{}",
+        text(&o)
+    );
+    // The gathered fact says the same.
+    let facts = dir.path().join("facts.yml");
+    std::fs::write(
+        &facts,
+        "- hosts: vms\n  tasks:\n    - debug: {msg: \"fact={{ansible_kernel}}\"}\n",
+    )
+    .unwrap();
+    let o = run(&facts.display().to_string(), &inv, &[], VM, 0, 0);
+    assert!(
+        text(&o).contains(&format!("fact={release}")),
         "{}",
         text(&o)
     );
@@ -315,7 +329,7 @@ fn reboot_when_required(vm: &Vm, dir: &std::path::Path, inv: &str) {
         dir,
         "reboot.yml",
         "vms",
-        "    - kernel: {}\n      register: k\n    - reboot: {reboot_timeout: 1500, connect_timeout: 60}\n      when: k.reboot_required\n      register: rb\n    - kernel: {}\n      register: k2\n    - debug: {msg: \"after: required={{k2.reboot_required}}\"}\n",
+        "    - kernel: {}\n      register: k\n    - reboot: {reboot_timeout: 1500, connect_timeout: 30}\n      when: k.reboot_required\n      register: rb\n    - kernel: {}\n      register: k2\n    - debug: {msg: \"after: required={{k2.reboot_required}}\"}\n",
     );
     let o = run(&pb, inv, &["--check", "--diff"], VM, 0, 1);
     assert!(text(&o).contains("a new boot id"), "{}", text(&o));
@@ -343,4 +357,56 @@ fn reboot_when_required(vm: &Vm, dir: &std::path::Path, inv: &str) {
     let o = run(&pb, inv, &[], VM, 0, 0);
     assert!(text(&o).contains("after: required=false"), "{}", text(&o));
     assert_eq!(vm.out(BOOT_ID), boot1, "second run rebooted again");
+}
+
+/// Namespaced sysctls in a container: with `/proc/sys/net` made writable
+/// (a rw bind mount over docker's read-only `/proc/sys`, as `cluster.sh
+/// --net-sysctl` does) the container's own network namespace takes `net.*`
+/// values (the ARP settings of an LVS real server). `vm.*` stays read-only
+/// there (machine-wide): a clear failure, nothing changed.
+fn net_sysctls_in_container(dir: &std::path::Path, inv: &str) {
+    let dexec = |script: &str| {
+        let o = sh("docker", &["exec", CT, "sh", "-c", script]);
+        assert!(o.status.success(), "docker exec `{script}`: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    dexec("mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net");
+    const ARP: &str =
+        "cat /proc/sys/net/ipv4/conf/all/arp_ignore /proc/sys/net/ipv4/conf/all/arp_announce";
+    assert_eq!(norm_lines(&dexec(ARP)), ["0", "0"]);
+    let pb = play(
+        dir,
+        "ct-sysctl.yml",
+        "testhosts",
+        "    - sysctl: {name: net.ipv4.conf.all.arp_ignore, value: '1', sysctl_file: /etc/sysctl.d/60-rs.conf}\n    - sysctl: {name: net.ipv4.conf.all.arp_announce, value: '2', sysctl_file: /etc/sysctl.d/60-rs.conf}\n",
+    );
+    run(&pb, inv, &["--check"], CT, 0, 2);
+    assert_eq!(norm_lines(&dexec(ARP)), ["0", "0"], "--check changed /proc");
+    assert_eq!(
+        dexec("test -e /etc/sysctl.d/60-rs.conf && echo yes || echo no").trim(),
+        "no"
+    );
+    run(&pb, inv, &[], CT, 0, 2);
+    assert_eq!(norm_lines(&dexec(ARP)), ["1", "2"]);
+    assert_eq!(
+        dexec("cat /etc/sysctl.d/60-rs.conf"),
+        "net.ipv4.conf.all.arp_ignore=1\nnet.ipv4.conf.all.arp_announce=2\n"
+    );
+    run(&pb, inv, &[], CT, 0, 0);
+    let swap = dexec("cat /proc/sys/vm/swappiness");
+    let want = if swap.trim() == "7" { "8" } else { "7" };
+    let vmpb = play(
+        dir,
+        "ct-vm.yml",
+        "testhosts",
+        &format!("    - sysctl: {{name: vm.swappiness, value: '{want}'}}\n"),
+    );
+    let o = drover(&["run", &vmpb, "-i", inv, "--json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("/proc/sys/vm/swappiness is read-only on this host"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(dexec("cat /proc/sys/vm/swappiness"), swap, "vm.* changed");
 }

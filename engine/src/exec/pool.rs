@@ -57,3 +57,48 @@ impl Pool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::local::LocalConnection;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn local(name: &str) -> Result<Arc<dyn Connection>, ConnectionError> {
+        Ok(Arc::new(LocalConnection::new(name)) as Arc<dyn Connection>)
+    }
+
+    #[tokio::test]
+    async fn dials_once_remembers_failure_and_replaces() {
+        let pool = Pool::new(["a".to_string(), "b".to_string()]);
+        let dials = AtomicUsize::new(0);
+        for _ in 0..3 {
+            let c = pool
+                .get("a", || async {
+                    dials.fetch_add(1, Ordering::SeqCst);
+                    local("a")
+                })
+                .await;
+            assert_eq!(c.unwrap().unwrap().host(), "a");
+        }
+        assert_eq!(dials.load(Ordering::SeqCst), 1);
+        let down = || async {
+            Err(ConnectionError::Unreachable {
+                host: "b".into(),
+                reason: "down".into(),
+            })
+        };
+        assert!(pool.get("b", down).await.unwrap().is_err());
+        // The failure is kept: no second dial.
+        assert!(pool
+            .get("b", || async { local("b") })
+            .await
+            .unwrap()
+            .is_err());
+        assert!(pool.get("zz", || async { local("zz") }).await.is_none());
+        // After a reboot the re-dialled connection takes the slot.
+        pool.replace("b", local("b2").unwrap()).await;
+        let c = pool.get("b", || async { local("x") }).await.unwrap();
+        assert_eq!(c.unwrap().host(), "b2");
+    }
+}
