@@ -4,7 +4,8 @@
 //! after an earlier predicted change on the host (say, the package install
 //! that would provide it) `--check` reports the service task as a predicted
 //! change instead of failing; with no earlier change it still fails, and a
-//! real run always fails. Local connection on this machine; nothing changes.
+//! real run always fails. `reboot` is predicted, and refused on the
+//! controller. Local connection on this machine; nothing changes.
 
 use std::process::Command;
 
@@ -70,4 +71,23 @@ fn relative_link_to_a_predicted_file() {
     assert_eq!(rc, 0, "{out}");
     let t = std::fs::read_link(dir.path().join("enabled/site.conf")).expect("link");
     assert_eq!(t.display().to_string(), "../available/site.conf");
+}
+
+/// `reboot` on the controller: `--check` predicts it (and does nothing); a
+/// real run refuses before running anything. The reboot command is `true`,
+/// so even a broken guard could not reboot this machine.
+#[test]
+fn reboot_predicted_but_never_of_the_controller() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let body = "- hosts: localhost\n  gather_facts: false\n  tasks:\n\
+                \x20   - reboot: {reboot_command: \"true\", reboot_timeout: 5}\n";
+    let (rc, out) = run(dir.path(), body, true);
+    assert_eq!(rc, 0, "{out}");
+    assert!(out.contains("would change: [localhost] reboot"), "{out}");
+    let (rc, out) = run(dir.path(), body, false);
+    assert_eq!(rc, 2, "{out}");
+    assert!(
+        out.contains("refusing to reboot localhost: it uses the local connection"),
+        "{out}"
+    );
 }

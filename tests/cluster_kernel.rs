@@ -8,112 +8,18 @@
 //! namespaces inside the VM (veth + a bridge; each real server with the VIP
 //! on `lo` and `arp_ignore=1`/`arp_announce=2`, answering HTTP with its
 //! name), so a request to the VIP goes through IPVS direct routing for real.
-//! Needs Docker, qemu and root; fails (never skips) without them.
+//! At the end the VM is rebooted once by the `reboot` module (when `kernel`
+//! reports a reboot required) to prove the boot-time state and the engine's
+//! re-dial. Needs Docker, qemu and root; fails (never skips) without them.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[path = "support/vm.rs"]
+mod vm;
+
 use std::time::{Duration, Instant};
+use vm::{drover, norm_lines, play, recap, root, run, sh, text, Vm};
 
 const VM: &str = "vm1";
 const CT: &str = "dtx1";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn sh(cmd: &str, args: &[&str]) -> Output {
-    Command::new(cmd)
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
-}
-
-struct Vm {
-    state: PathBuf,
-    port: String,
-}
-
-impl Vm {
-    /// Run a shell line on the VM as root over OpenSSH (independent of drover).
-    fn ssh(&self, script: &str) -> Output {
-        let st = self.state.parent().unwrap();
-        Command::new("ssh")
-            .args(["-i", &st.join("id_ed25519").display().to_string()])
-            .args([
-                "-o",
-                &format!(
-                    "UserKnownHostsFile={}",
-                    self.state.join("known_hosts").display()
-                ),
-            ])
-            .args(["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"])
-            .args(["-o", "ConnectTimeout=60", "-p", &self.port])
-            .args(["root@127.0.0.1", script])
-            .output()
-            .expect("run ssh")
-    }
-    fn out(&self, script: &str) -> String {
-        let o = self.ssh(script);
-        assert!(o.status.success(), "ssh `{script}` failed: {}", text(&o));
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-}
-
-fn drover(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_drover"))
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-fn recap(o: &Output) -> serde_json::Value {
-    let out = String::from_utf8_lossy(&o.stdout);
-    let last = out
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("{\"recap\""))
-        .unwrap_or_else(|| panic!("no recap in {}", text(o)));
-    serde_json::from_str::<serde_json::Value>(last).unwrap()["recap"].clone()
-}
-
-fn play(dir: &Path, name: &str, hosts: &str, tasks: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(
-        &p,
-        format!("- hosts: {hosts}\n  gather_facts: no\n  tasks:\n{tasks}"),
-    )
-    .unwrap();
-    p.display().to_string()
-}
-
-/// Run a playbook; assert its exit code and the host's `changed` count.
-fn run(pb: &str, inv: &str, extra: &[&str], host: &str, code: i32, changed: u64) -> Output {
-    let mut a = vec!["run", pb, "-i", inv, "--json"];
-    a.extend(extra);
-    let o = drover(&a);
-    assert_eq!(o.status.code(), Some(code), "{}", text(&o));
-    assert_eq!(recap(&o)[host]["changed"], changed, "{host}: {}", text(&o));
-    o
-}
-
-/// `ipvsadm -Ln` lines with runs of blanks collapsed, version line dropped.
-fn norm_lines(s: &str) -> Vec<String> {
-    s.lines()
-        .filter(|l| !l.starts_with("IP Virtual Server") && !l.trim().is_empty())
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect()
-}
 
 const SYSCTLS: &str = "    - sysctl: {name: net.ipv4.ip_forward, value: '1', sysctl_file: /etc/sysctl.d/60-lvs.conf}\n    - sysctl: {name: net.ipv4.conf.all.arp_ignore, value: '1', sysctl_file: /etc/sysctl.d/60-lvs.conf}\n    - sysctl: {name: net.ipv4.conf.all.arp_announce, value: '2', sysctl_file: /etc/sysctl.d/60-lvs.conf}\n";
 const PROC: &str = "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/all/arp_ignore /proc/sys/net/ipv4/conf/all/arp_announce";
@@ -248,6 +154,7 @@ fn sysctl_modprobe_kernel_and_lvs_on_the_vm() {
         "1",
         "container file written or value changed"
     );
+    net_sysctls_in_container(dir.path(), &inv);
 
     // --- modprobe: ip_vs and the lc scheduler, now and at boot.
     assert!(!vm.out("cat /proc/modules").contains("ip_vs"));
@@ -255,11 +162,16 @@ fn sysctl_modprobe_kernel_and_lvs_on_the_vm() {
         dir.path(),
         "modprobe.yml",
         "vms",
-        "    - modprobe: {name: ip_vs, persistent: present}\n    - modprobe: {name: ip_vs_lc, persistent: present}\n",
+        "    - modprobe: {name: ip_vs, persistent: present}\n    - modprobe: {name: ip_vs_lc, persistent: present}\n    - modprobe: {name: dummy, persistent: present}\n",
     );
-    run(&modp, &inv, &["--check"], VM, 0, 2);
-    assert!(!vm.out("cat /proc/modules").contains("ip_vs"));
-    run(&modp, &inv, &[], VM, 0, 2);
+    run(&modp, &inv, &["--check"], VM, 0, 3);
+    let mods = vm.out("cat /proc/modules");
+    assert!(!mods.contains("ip_vs") && !mods.contains("dummy"), "{mods}");
+    assert!(!vm
+        .ssh("test -e /etc/modules-load.d/dummy.conf")
+        .status
+        .success());
+    run(&modp, &inv, &[], VM, 0, 3);
     let lsmod = vm.out("lsmod");
     assert!(lsmod.lines().any(|l| l.starts_with("ip_vs ")), "{lsmod}");
     assert!(lsmod.lines().any(|l| l.starts_with("ip_vs_lc ")), "{lsmod}");
@@ -268,6 +180,7 @@ fn sysctl_modprobe_kernel_and_lvs_on_the_vm() {
         vm.out("cat /etc/modules-load.d/ip_vs_lc.conf"),
         "ip_vs_lc\n"
     );
+    assert!(lsmod.lines().any(|l| l.starts_with("dummy ")), "{lsmod}");
     run(&modp, &inv, &[], VM, 0, 0);
 
     // --- kernel: the running release passes 5.10 and fails 99.0.
@@ -281,6 +194,19 @@ fn sysctl_modprobe_kernel_and_lvs_on_the_vm() {
     let o = run(&k, &inv, &[], VM, 0, 0);
     assert!(
         text(&o).contains(&format!("release={release}")),
+        "{}",
+        text(&o)
+    );
+    // The gathered fact says the same.
+    let facts = dir.path().join("facts.yml");
+    std::fs::write(
+        &facts,
+        "- hosts: vms\n  tasks:\n    - debug: {msg: \"fact={{ansible_kernel}}\"}\n",
+    )
+    .unwrap();
+    let o = run(&facts.display().to_string(), &inv, &[], VM, 0, 0);
+    assert!(
+        text(&o).contains(&format!("fact={release}")),
         "{}",
         text(&o)
     );
@@ -381,6 +307,106 @@ fn sysctl_modprobe_kernel_and_lvs_on_the_vm() {
     );
     run(&two, &inv, &[], VM, 0, 0);
 
+    reboot_when_required(&vm, dir.path(), &inv);
+
     let _ = sh("bash", &["tests/hosts/cluster.sh", "down", "--name", "dtx"]);
     eprintln!("whole test: {:?}", t0.elapsed());
+}
+
+/// A package flagged a reboot (Debian's `/run/reboot-required`): `kernel`
+/// reports it, `reboot` (when required) reboots the VM and waits for a new
+/// boot id over a re-dialled connection, and the tasks after it run on the
+/// new boot. What was made persistent comes back: the modules of
+/// modules-load.d (`dummy` is loaded by nothing else) and the sysctl.d
+/// values. The second run reboots nothing.
+fn reboot_when_required(vm: &Vm, dir: &std::path::Path, inv: &str) {
+    const BOOT_ID: &str = "cat /proc/sys/kernel/random/boot_id";
+    vm.out(
+        "echo linux-image-6.1.0-99-amd64 >/run/reboot-required.pkgs && touch /run/reboot-required",
+    );
+    let boot0 = vm.out(BOOT_ID);
+    let pb = play(
+        dir,
+        "reboot.yml",
+        "vms",
+        "    - kernel: {}\n      register: k\n    - reboot: {reboot_timeout: 1500, connect_timeout: 30}\n      when: k.reboot_required\n      register: rb\n    - kernel: {}\n      register: k2\n    - debug: {msg: \"after: required={{k2.reboot_required}}\"}\n",
+    );
+    let o = run(&pb, inv, &["--check", "--diff"], VM, 0, 1);
+    assert!(text(&o).contains("a new boot id"), "{}", text(&o));
+    assert_eq!(vm.out(BOOT_ID), boot0, "--check rebooted the VM");
+    assert!(vm.ssh("test -e /run/reboot-required").status.success());
+    let t = Instant::now();
+    let o = run(&pb, inv, &[], VM, 0, 1);
+    eprintln!("reboot (down, boot, re-dial): {:?}", t.elapsed());
+    assert!(text(&o).contains("after: required=false"), "{}", text(&o));
+    let boot1 = vm.out(BOOT_ID);
+    assert_ne!(boot1, boot0, "the boot id did not change");
+    let lsmod = vm.out("lsmod");
+    for m in ["ip_vs ", "ip_vs_lc ", "dummy "] {
+        assert!(
+            lsmod.lines().any(|l| l.starts_with(m)),
+            "{m}after reboot: {lsmod}"
+        );
+    }
+    assert_eq!(
+        norm_lines(&vm.out(PROC)),
+        ["1", "1", "2"],
+        "sysctl.d at boot"
+    );
+    assert!(!vm.ssh("test -e /run/reboot-required").status.success());
+    let o = run(&pb, inv, &[], VM, 0, 0);
+    assert!(text(&o).contains("after: required=false"), "{}", text(&o));
+    assert_eq!(vm.out(BOOT_ID), boot1, "second run rebooted again");
+}
+
+/// Namespaced sysctls in a container: with `/proc/sys/net` made writable
+/// (a rw bind mount over docker's read-only `/proc/sys`, as `cluster.sh
+/// --net-sysctl` does) the container's own network namespace takes `net.*`
+/// values (the ARP settings of an LVS real server). `vm.*` stays read-only
+/// there (machine-wide): a clear failure, nothing changed.
+fn net_sysctls_in_container(dir: &std::path::Path, inv: &str) {
+    let dexec = |script: &str| {
+        let o = sh("docker", &["exec", CT, "sh", "-c", script]);
+        assert!(o.status.success(), "docker exec `{script}`: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    dexec("mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net");
+    const ARP: &str =
+        "cat /proc/sys/net/ipv4/conf/all/arp_ignore /proc/sys/net/ipv4/conf/all/arp_announce";
+    assert_eq!(norm_lines(&dexec(ARP)), ["0", "0"]);
+    let pb = play(
+        dir,
+        "ct-sysctl.yml",
+        "testhosts",
+        "    - sysctl: {name: net.ipv4.conf.all.arp_ignore, value: '1', sysctl_file: /etc/sysctl.d/60-rs.conf}\n    - sysctl: {name: net.ipv4.conf.all.arp_announce, value: '2', sysctl_file: /etc/sysctl.d/60-rs.conf}\n",
+    );
+    run(&pb, inv, &["--check"], CT, 0, 2);
+    assert_eq!(norm_lines(&dexec(ARP)), ["0", "0"], "--check changed /proc");
+    assert_eq!(
+        dexec("test -e /etc/sysctl.d/60-rs.conf && echo yes || echo no").trim(),
+        "no"
+    );
+    run(&pb, inv, &[], CT, 0, 2);
+    assert_eq!(norm_lines(&dexec(ARP)), ["1", "2"]);
+    assert_eq!(
+        dexec("cat /etc/sysctl.d/60-rs.conf"),
+        "net.ipv4.conf.all.arp_ignore=1\nnet.ipv4.conf.all.arp_announce=2\n"
+    );
+    run(&pb, inv, &[], CT, 0, 0);
+    let swap = dexec("cat /proc/sys/vm/swappiness");
+    let want = if swap.trim() == "7" { "8" } else { "7" };
+    let vmpb = play(
+        dir,
+        "ct-vm.yml",
+        "testhosts",
+        &format!("    - sysctl: {{name: vm.swappiness, value: '{want}'}}\n"),
+    );
+    let o = drover(&["run", &vmpb, "-i", inv, "--json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("/proc/sys/vm/swappiness is read-only on this host"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(dexec("cat /proc/sys/vm/swappiness"), swap, "vm.* changed");
 }

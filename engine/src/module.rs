@@ -417,6 +417,29 @@ pub enum Step {
     Fetch { src: String, dest: PathBuf },
     /// Act from the controller through forwarded ports ([`RemoteStep`]).
     Remote(Remote),
+    /// Reboot the host and wait for it to come back ([`Reboot`]); the
+    /// engine re-dials its connection (host keys verified as on any dial).
+    Reboot(Reboot),
+}
+
+/// How the engine reboots a host: it reads the boot id, runs `command` (a
+/// connection lost while it runs is expected), then re-dials until the host
+/// answers with a different boot id and `test_command` succeeds, all within
+/// `timeout`, and uses the new connection for the rest of the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reboot {
+    /// Starts the reboot, e.g. `shutdown -r 0 "Reboot initiated by drover"`.
+    pub command: Vec<String>,
+    /// Prints an id that changes with every boot.
+    pub boot_id_command: Vec<String>,
+    /// Must succeed after the reboot before the host counts as back.
+    pub test_command: Vec<String>,
+    /// Deadline for the whole reboot (command, down, up, test).
+    pub timeout: Duration,
+    /// Deadline for one dial while waiting (None: the host's own).
+    pub connect_timeout: Option<Duration>,
+    /// Wait on the controller after the host is back.
+    pub post_delay: Duration,
 }
 
 impl Step {

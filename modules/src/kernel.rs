@@ -4,7 +4,9 @@
 //! running release. With `package`, installs that kernel package (apt) when
 //! missing and reports `reboot_required: true` (the package is newer than
 //! the running kernel) instead of rebooting: the `reboot` step is a separate
-//! task. Boot default: Debian's grub boots the newest installed kernel
+//! task. `reboot_required` is also true when a package flagged it the
+//! Debian way (`/run/reboot-required`; its `.pkgs` are reported as
+//! `reboot_required_pkgs`). Boot default: Debian's grub boots the newest installed kernel
 //! (`GRUB_DEFAULT=0`), so no grub edit is made; that is a known limit.
 
 use crate::acct_common::exec_at;
@@ -18,6 +20,11 @@ use std::sync::Arc;
 
 const PACKAGES: &str = "dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' \
 'linux-image-*' 2>/dev/null || true";
+
+/// Debian's "a package needs a reboot" flag: `/run/reboot-required`, with
+/// the packages in `/run/reboot-required.pkgs` (gone after the reboot).
+const REBOOT_FLAG: &str = "if [ -e /run/reboot-required ]; then echo required; \
+cat /run/reboot-required.pkgs 2>/dev/null; fi; true";
 
 const PARAMS: &[Param] = &[
     Param::new("min_version", Kind::Str),
@@ -108,6 +115,9 @@ impl Action for KernelAction {
             Probe::Exec {
                 argv: vec!["sh".into(), "-c".into(), PACKAGES.into()],
             },
+            Probe::Exec {
+                argv: vec!["sh".into(), "-c".into(), REBOOT_FLAG.into()],
+            },
         ]
     }
 
@@ -177,7 +187,13 @@ impl Action for KernelAction {
                 .map(|(n, v)| json!({"name": n, "version": v}))
                 .collect::<Vec<_>>()),
         );
-        r.insert("reboot_required".into(), json!(reboot));
+        let flag = exec_at(observed, 2, "/run/reboot-required")?.stdout_str();
+        let mut flag = flag.lines().map(str::trim).filter(|l| !l.is_empty());
+        let flagged = flag.next() == Some("required");
+        let mut pkgs: Vec<String> = flag.map(String::from).collect();
+        pkgs.dedup();
+        r.insert("reboot_required".into(), json!(reboot || flagged));
+        r.insert("reboot_required_pkgs".into(), json!(pkgs));
         if plan.changes.is_empty() {
             plan.reason = Some(match &self.min {
                 Some(m) => format!("running kernel {release} satisfies min_version {m}"),

@@ -44,6 +44,7 @@ pub mod mysql_user;
 pub mod mysql_variables;
 pub mod package;
 pub mod pause;
+pub mod reboot;
 pub mod service;
 pub mod set_fact;
 pub mod slurp;
@@ -105,6 +106,7 @@ pub fn registry() -> Registry {
     sysctl::register(&mut r);
     modprobe::register(&mut r);
     kernel::register(&mut r);
+    reboot::register(&mut r);
     ipvs::register(&mut r);
     r
 }

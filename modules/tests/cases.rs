@@ -190,6 +190,13 @@ pub fn render_step(s: &Step) -> String {
         }
         Step::Sleep(d) => format!("sleep: {}s", d.as_secs_f64()),
         Step::Fetch { src, dest } => format!("fetch: {src} -> {}", dest.display()),
+        Step::Reboot(r) => format!(
+            "reboot: {} (boot id: {}; test: {}; timeout {}s)",
+            r.command.join(" "),
+            r.boot_id_command.join(" "),
+            r.test_command.join(" "),
+            r.timeout.as_secs()
+        ),
         Step::Remote(r) => format!("remote: {}", r.0.describe()),
     }
 }

@@ -172,6 +172,17 @@ EOS
     echo "$out"
 }
 
+# build() under a second lock, re-checking for the template once it is
+# held: build() tests for the template before it takes vm-build.lock, so two
+# callers that both found it missing built it twice, and the second deleted
+# the first one's fresh disk under its starting VM. (A wrapper, so that
+# build()'s text, and with it the template hash, stays the same.)
+build_once() {
+    exec 8>"$STATE_DIR/vm-build-once.lock"; flock 8
+    build   # its first test, now under the lock, is the re-check
+    exec 8>&-
+}
+
 free_port() {
     /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
@@ -181,7 +192,7 @@ start() {
     dir="$STATE_DIR/$prefix"; [ -d "$dir" ] || die "cluster $prefix is not up"
     t0=$(date +%s)
     ensure_qemu; ensure_pkg socat socat
-    tpl="$(build)"
+    tpl="$(build_once)"
     stop "$prefix"
     qemu-img create -q -f qcow2 -F raw -b "$tpl/disk.img" "$dir/vm1.qcow2"
     port=$(free_port)
@@ -242,7 +253,7 @@ cmd=${1:-}; shift || true
 prefix=drover
 [ "${1:-}" = --name ] && { prefix=${2:?}; shift 2; }
 case "$cmd" in
-    build) build ;;
+    build) build_once ;;
     start) start "$prefix" ;;
     stop) stop "$prefix" ;;
     *) echo "usage: $0 build | start [--name PREFIX] | stop [--name PREFIX]" >&2; exit 2 ;;

@@ -35,7 +35,7 @@ pub(super) struct ExecEnv<'a> {
 }
 
 impl ExecEnv<'_> {
-    fn request(&self, argv: Vec<String>) -> ExecRequest {
+    pub(super) fn request(&self, argv: Vec<String>) -> ExecRequest {
         ExecRequest {
             argv,
             env: self.env.clone(),
@@ -275,6 +275,11 @@ pub(super) async fn run_step(
             Ok(None)
         }
         Step::Remote(r) => run_remote(conn, r).await.map(|_| None),
+        // Needs the connection pool: the task runner applies it (`reboot`).
+        Step::Reboot(_) => Err(StepError::Failed {
+            message: "internal error: a reboot step reached run_step".into(),
+            output: None,
+        }),
     }
 }
 

@@ -9,7 +9,8 @@
 //! apply, register), `apply` (steps → commands), `ctx` (what modules see),
 //! `magic` (the inventory-sized magic variables, given only where read),
 //! `batch` (probes of a host's coming tasks in one exec, and their cache),
-//! `ahead` (their steps applied in the current task's exec).
+//! `ahead` (their steps applied in the current task's exec), `pool` (one
+//! connection per host), `reboot` (the reboot step: down, re-dial, new boot id).
 
 mod ahead;
 mod apply;
@@ -17,8 +18,10 @@ mod batch;
 mod ctx;
 mod hostvars;
 mod magic;
+mod pool;
 mod predict;
 mod preflight;
+mod reboot;
 mod scheduler;
 mod spec;
 mod task;

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::Semaphore;
 
 /// The outcome of a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,14 +73,12 @@ pub(super) struct HostState {
     pub predicted: HashMap<String, super::predict::Predicted>,
 }
 
-type ConnCell = OnceCell<Result<Arc<dyn Connection>, ConnectionError>>;
-
 /// Shared state of one run.
 pub(super) struct Runtime {
     pub prepared: Arc<Prepared>,
     pub reporter: Arc<dyn Reporter>,
     hosts: HashMap<String, Mutex<HostState>>,
-    conns: HashMap<String, ConnCell>,
+    conns: super::pool::Pool,
     inv_vars: HashMap<String, Arc<Vars>>,
     groups: Value,
     /// `ansible_play_hosts` of each play, built once.
@@ -323,36 +321,54 @@ impl Runtime {
         &self,
         host: &str,
     ) -> Result<Arc<dyn Connection>, ConnectionError> {
-        let Some(cell) = self.conns.get(host) else {
-            return Err(ConnectionError::Unreachable {
+        match self.conns.get(host, || self.dial(host, None)).await {
+            Some(r) => r,
+            None => Err(ConnectionError::Unreachable {
                 host: host.into(),
                 reason: "host is not in the inventory".into(),
-            });
-        };
-        cell.get_or_init(|| async {
-            let spec = self.spec(host);
-            match spec.kind.as_str() {
-                "local" => Ok(Arc::new(LocalConnection::new(host)) as Arc<dyn Connection>),
-                "ssh" | "smart" | "paramiko" => {
-                    let mut opts = self.prepared.options.ssh.clone();
-                    if let Some(k) = &spec.known_hosts_file {
-                        opts.known_hosts.insert(0, k.into());
-                    }
-                    if let Some(t) = spec.connect_timeout {
-                        opts.connect_timeout = t;
-                    }
-                    crate::connection::ssh::SshConnection::connect(&spec, &opts)
-                        .await
-                        .map(|c| Arc::new(c) as Arc<dyn Connection>)
+            }),
+        }
+    }
+
+    /// Use a re-dialled connection for the host's later tasks.
+    pub(super) async fn replace_connection(&self, host: &str, conn: Arc<dyn Connection>) {
+        self.conns.replace(host, conn).await;
+    }
+
+    /// The host's `ansible_connection` (local, ssh, ...).
+    pub(super) fn connection_kind(&self, host: &str) -> String {
+        self.spec(host).kind
+    }
+
+    /// Open a new connection to the host (not pooled), with the connect
+    /// timeout given or the host's own.
+    pub(super) async fn dial(
+        &self,
+        host: &str,
+        connect_timeout: Option<Duration>,
+    ) -> Result<Arc<dyn Connection>, ConnectionError> {
+        let mut spec = self.spec(host);
+        let kind = spec.kind.clone();
+        match kind.as_str() {
+            "local" => Ok(Arc::new(LocalConnection::new(host)) as Arc<dyn Connection>),
+            "ssh" | "smart" | "paramiko" => {
+                let mut opts = self.prepared.options.ssh.clone();
+                if let Some(k) = &spec.known_hosts_file {
+                    opts.known_hosts.insert(0, k.into());
                 }
-                other => Err(ConnectionError::Unreachable {
-                    host: host.into(),
-                    reason: format!("unsupported ansible_connection `{other}`"),
-                }),
+                if let Some(t) = connect_timeout.or(spec.connect_timeout) {
+                    opts.connect_timeout = t;
+                }
+                spec.connect_timeout = connect_timeout.or(spec.connect_timeout);
+                crate::connection::ssh::SshConnection::connect(&spec, &opts)
+                    .await
+                    .map(|c| Arc::new(c) as Arc<dyn Connection>)
             }
-        })
-        .await
-        .clone()
+            other => Err(ConnectionError::Unreachable {
+                host: host.into(),
+                reason: format!("unsupported ansible_connection `{other}`"),
+            }),
+        }
     }
 
     async fn gather(&self, play: usize, host: &str) -> Outcome {
@@ -624,10 +640,7 @@ impl Prepared {
                 .iter()
                 .map(|h| (h.clone(), Mutex::new(HostState::default())))
                 .collect(),
-            conns: conn_hosts
-                .iter()
-                .map(|h| (h.clone(), OnceCell::new()))
-                .collect(),
+            conns: super::pool::Pool::new(conn_hosts.iter().cloned()),
             inv_vars,
             groups,
             play_hosts_v,
@@ -687,11 +700,7 @@ impl Prepared {
         for h in &all_hosts {
             recap.insert(h.clone(), rt.with_host(h, |st| st.recap.clone()));
         }
-        for c in rt.conns.values() {
-            if let Some(Ok(c)) = c.get() {
-                c.close().await;
-            }
-        }
+        rt.conns.close_all().await;
         rt.emit(Event::Recap {
             hosts: recap.clone(),
             elapsed_ms: started.elapsed().as_millis(),

@@ -555,7 +555,7 @@ impl Runtime {
                 self.with_host(host, |st| super::predict::record(&mut st.predicted, &plan));
             }
             if out.changed && !check {
-                let Some(c) = &conn else {
+                let Some(mut c) = conn.clone() else {
                     return fail("a controller-only module planned host changes");
                 };
                 let t0 = Instant::now();
@@ -599,6 +599,22 @@ impl Runtime {
                                 out.result.extend(o.result);
                                 None
                             }),
+                            Step::Reboot(spec) => {
+                                effect = true;
+                                super::reboot::reboot(
+                                    self,
+                                    target.as_deref().unwrap_or("localhost"),
+                                    &c,
+                                    &env,
+                                    spec,
+                                )
+                                .await
+                                .map(|(new, r)| {
+                                    c = new;
+                                    out.result.extend(r);
+                                    None
+                                })
+                            }
                             _ => {
                                 effect = true;
                                 run_step(c.as_ref(), &env, step).await
