@@ -240,7 +240,7 @@ fn lvs_playbook_director_vm_and_real_servers() {
         get(&web02, "other.name"),
         format!("www.{DOMAIN} served by {}\n", rs[0])
     );
-    assert!(dx(&rs[0], "ls /home/kyunghee/weblogs/access_log").0 == 0);
+    assert_eq!(dx(&rs[0], "ls /home/kyunghee/weblogs/access_log").0, 0);
     let head = dx_ok(&client, &format!("curl -sfI -m 10 http://{web02}/"));
     assert!(
         head.contains("P3P: CP='CAO PSA CONi OTR OUR DEM ONL'"),
