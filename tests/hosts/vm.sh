@@ -285,7 +285,13 @@ start() {
     dir="$STATE_DIR/$prefix"; [ -d "$dir" ] || die "cluster $prefix is not up"
     [[ "$count" =~ ^[0-9]+$ ]] && [ "$count" -ge 1 ] && [ "$count" -le 54 ] || die "bad VM count '$count' (1..54)"
     ensure_qemu; ensure_pkg socat socat; ensure_client_key
+    # build() does not look again after taking its lock, so a start that
+    # waited for it rebuilds (rm -rf) the template just made: wait for any
+    # build in progress first, and build again if the template went away.
+    flock "$STATE_DIR/vm-build.lock" true
     tpl="$(build)"
+    flock "$STATE_DIR/vm-build.lock" true
+    [ -s "$tpl/disk.img" ] || tpl="$(build)"
     stop "$prefix"
     br=$(cluster_bridge "$prefix")
     t0=$(date +%s)
