@@ -172,6 +172,17 @@ EOS
     echo "$out"
 }
 
+# build() under a second lock, re-checking for the template once it is
+# held: build() tests for the template before it takes vm-build.lock, so two
+# callers that both found it missing built it twice, and the second deleted
+# the first one's fresh disk under its starting VM. (A wrapper, so that
+# build()'s text, and with it the template hash, stays the same.)
+build_once() {
+    exec 8>"$STATE_DIR/vm-build-once.lock"; flock 8
+    build   # its first test, now under the lock, is the re-check
+    exec 8>&-
+}
+
 free_port() {
     /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
@@ -285,13 +296,7 @@ start() {
     dir="$STATE_DIR/$prefix"; [ -d "$dir" ] || die "cluster $prefix is not up"
     [[ "$count" =~ ^[0-9]+$ ]] && [ "$count" -ge 1 ] && [ "$count" -le 54 ] || die "bad VM count '$count' (1..54)"
     ensure_qemu; ensure_pkg socat socat; ensure_client_key
-    # build() does not look again after taking its lock, so a start that
-    # waited for it rebuilds (rm -rf) the template just made: wait for any
-    # build in progress first, and build again if the template went away.
-    flock "$STATE_DIR/vm-build.lock" true
-    tpl="$(build)"
-    flock "$STATE_DIR/vm-build.lock" true
-    [ -s "$tpl/disk.img" ] || tpl="$(build)"
+    tpl="$(build_once)"
     stop "$prefix"
     br=$(cluster_bridge "$prefix")
     t0=$(date +%s)
@@ -363,7 +368,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$cmd" in
-    build) build ;;
+    build) build_once ;;
     start) start "$prefix" "$count" ;;
     stop) stop "$prefix" ;;
     *) echo "usage: $0 build | start [--name PREFIX] [--count N] | stop [--name PREFIX]" >&2; exit 2 ;;
