@@ -266,7 +266,7 @@ fn lvs_playbook_director_vm_and_real_servers() {
         .unwrap_or_else(|| panic!("{stats}"));
     let conns: u64 = line
         .split_whitespace()
-        .nth(1)
+        .nth(2) // `-> ADDR:PORT Conns InPkts ...`
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(
