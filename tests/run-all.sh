@@ -41,7 +41,7 @@ if ! command -v docker >/dev/null || ! docker info >/dev/null 2>&1; then
 fi
 
 teardown() {
-  for c in dtr dts dtk dtx dtf dtu dtp dtm dtn dtv dtq dtg dtz dtb dtw dta dtc dte; do bash tests/hosts/cluster.sh down --name "$c" >/dev/null 2>&1 || true; done
+  for c in dtr dts dtk dtx dtf dtu dtp dtm dtn dtv dtq dtg dtz dtb dtw dta dtc dte dty dtj; do bash tests/hosts/cluster.sh down --name "$c" >/dev/null 2>&1 || true; done
 }
 trap teardown EXIT
 

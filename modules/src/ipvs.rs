@@ -249,7 +249,9 @@ impl Action for IpvsAction {
     fn plan(&self, observed: &[Observed]) -> Result<Plan, ModuleError> {
         let out = exec_at(observed, 0, "ipvsadm -Ln")?;
         if out.status == Some(127) {
-            return Err(ModuleError::Failed(
+            // Absent: under --check, a package task before this one that
+            // would install ipvsadm makes this a predicted change.
+            return Err(ModuleError::Absent(
                 "ipvsadm is not installed on this host (install the ipvsadm package first)".into(),
             ));
         }

@@ -1,20 +1,25 @@
 #!/bin/bash
 # Brings a cluster of drover test hosts up or down.
-#   cluster.sh up N [--name PREFIX] [--vm] [--no-apt-repo]
+#   cluster.sh up N [--name PREFIX] [--vm [M]] [--net-sysctl] [--no-apt-repo]
 #   cluster.sh down [--name PREFIX]
 #   cluster.sh status [--name PREFIX]
 # PREFIX defaults to "drover": containers and hostnames PREFIX1..PREFIXN on
 # the docker network PREFIX-net (a free 10.231.X.0/24, --internal), host i at
 # .(10+i), the apt repository container PREFIX-apt at .2. Writes
 # .state/PREFIX/{inventory.ini,inventory-sudo.ini,inventory-sudo-pw.ini,
-# known_hosts,hosts,subnet}. --vm adds a KVM guest (vm.sh) as vm1.
+# known_hosts,hosts,subnet}. --vm [M] adds M (default 1) QEMU guests (vm.sh)
+# vm1..vmM, booted in parallel, each also on the cluster network at .(200+i)
+# (a tap on the docker bridge): .state/PREFIX/{vm,vm-hosts}.
+# --net-sysctl: the containers' /proc/sys/net is writable (a rw bind mount of
+# it over the read-only /proc/sys), so playbooks can set net.* sysctls
+# (per network namespace); vm.*, kernel.* etc. stay read-only (machine-wide).
 # --no-apt-repo: no local repository; the network is then not --internal and
 # the hosts use Debian's mirror through docker's NAT.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_root
 
-usage() { echo "usage: $0 up N [--name PREFIX] [--vm] [--no-apt-repo] | down [--name PREFIX] | status [--name PREFIX]" >&2; exit 2; }
+usage() { echo "usage: $0 up N [--name PREFIX] [--vm [M]] [--net-sysctl] [--no-apt-repo] | down [--name PREFIX] | status [--name PREFIX]" >&2; exit 2; }
 
 cmd=${1:-}; [ -n "$cmd" ] || usage; shift
 count=0
@@ -22,11 +27,13 @@ if [ "$cmd" = up ]; then
     count=${1:-}; shift || true
     [[ "$count" =~ ^[0-9]+$ ]] && [ "$count" -ge 1 ] && [ "$count" -le 200 ] || usage
 fi
-prefix=drover vm=0 use_repo=1
+prefix=drover vm=0 use_repo=1 net_sysctl=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --name) prefix=${2:-}; shift 2 || usage ;;
-        --vm) vm=1; shift ;;
+        --vm) vm=1; shift
+              if [[ "${1:-}" =~ ^[0-9]+$ ]]; then vm=$1; shift; fi ;;
+        --net-sysctl) net_sysctl=1; shift ;;
         --no-apt-repo) use_repo=0; shift ;;
         *) usage ;;
     esac
@@ -162,6 +169,12 @@ up() {
             -v "$seed:/etc/drover-seed:ro" "$image" >/dev/null
         echo "$name $ip" >>"$dir/hosts"
     done
+    if [ "$net_sysctl" = 1 ]; then
+        while read -r name ip; do
+            docker exec "$name" sh -c 'mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net' \
+                || die "$name: cannot make /proc/sys/net writable"
+        done <"$dir/hosts"
+    fi
 
     : >"$dir/known_hosts"
     while read -r name ip; do
@@ -169,8 +182,8 @@ up() {
         collect_host_keys "$name" "$ip" >>"$dir/known_hosts"
     done <"$dir/hosts"
 
-    if [ "$vm" = 1 ]; then
-        "$HOSTS_DIR/vm.sh" start --name "$prefix"
+    if [ "$vm" -ge 1 ]; then
+        "$HOSTS_DIR/vm.sh" start --name "$prefix" --count "$vm"
     fi
     write_inventories
     log "cluster '$prefix' up: $count host(s) on $subnet in $(( ($(date +%s%N) - t0) / 1000000 )) ms"

@@ -187,74 +187,189 @@ free_port() {
     /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-start() {
-    local prefix=$1 dir tpl port repo guestfwd keys scanned t0
-    dir="$STATE_DIR/$prefix"; [ -d "$dir" ] || die "cluster $prefix is not up"
-    t0=$(date +%s)
-    ensure_qemu; ensure_pkg socat socat
-    tpl="$(build_once)"
-    stop "$prefix"
-    qemu-img create -q -f qcow2 -F raw -b "$tpl/disk.img" "$dir/vm1.qcow2"
+# The docker network of cluster PREFIX: its Linux bridge (br-<id>), empty
+# when the cluster has no network (then the VMs get no second NIC).
+cluster_bridge() {
+    local id
+    id=$(docker network inspect -f '{{.Id}}' "$1-net" 2>/dev/null) || return 0
+    [ -n "$id" ] && ip link show "br-${id:0:12}" >/dev/null 2>&1 && echo "br-${id:0:12}"
+    return 0
+}
+
+# Tap device name of VM i of cluster PREFIX (IFNAMSIZ: at most 15 chars).
+tap_name() { echo "dv$(printf %s "$1" | md5sum | cut -c1-8)v$2"; }
+
+# Address of VM i on the cluster subnet: .(200+i) (containers are .11 up).
+vm_addr() { echo "$(cut -d/ -f1 "$STATE_DIR/$1/subnet" | sed 's/\.0$//').$((200 + $2))"; }
+
+ssh_vm() {
+    local dir=$1 port=$2; shift 2
+    ssh -q -i "$CLIENT_KEY" -o UserKnownHostsFile="$dir/known_hosts" -o StrictHostKeyChecking=yes \
+        -o BatchMode=yes -o ConnectTimeout=30 -p "$port" root@127.0.0.1 "$@"
+}
+
+# Boots vmI (daemonized qemu). With a bridge: a second NIC (eth1 in the
+# guest) on a tap enslaved to it, so the VM is on the cluster's L2 segment.
+launch() {
+    local prefix=$1 i=$2 tpl=$3 br=$4 dir port repo guestfwd tap mac
+    dir="$STATE_DIR/$prefix"
+    qemu-img create -q -f qcow2 -F raw -b "$tpl/disk.img" "$dir/vm$i.qcow2"
     port=$(free_port)
     guestfwd=
     if docker inspect "$prefix-apt" >/dev/null 2>&1; then
         repo="$(cut -d/ -f1 "$dir/subnet" | sed 's/\.0$/.2/')"
         guestfwd=",guestfwd=tcp:10.0.2.100:80-cmd:socat - TCP:$repo:80"
     fi
-    : >"$dir/vm1.console"
+    local nic2=()
+    if [ -n "$br" ]; then
+        tap=$(tap_name "$prefix" "$i")
+        ip link del "$tap" 2>/dev/null || true
+        ip tuntap add dev "$tap" mode tap
+        ip link set "$tap" master "$br" up
+        # unique on the bridge: the subnet's third octet and the host number
+        mac=$(printf '52:54:00:d7:%02x:%02x' "$(cut -d. -f3 "$dir/subnet")" $((200 + i)))
+        # shellcheck disable=SC2054
+        nic2=(-netdev "tap,id=n1,ifname=$tap,script=no,downscript=no" -device "virtio-net-pci,netdev=n1,mac=$mac")
+    fi
+    : >"$dir/vm$i.console"
     local cpu=(-accel kvm -cpu host -smp 2)
     # shellcheck disable=SC2054
     [ "$VM_ACCEL" = tcg ] && cpu=(-accel tcg,thread=multi -cpu max -smp 2)
-    qemu-system-x86_64 "${cpu[@]}" -m "$VM_MEM" -name vm1 \
+    qemu-system-x86_64 "${cpu[@]}" -m "$VM_MEM" -name "vm$i" \
         -kernel "$tpl/vmlinuz" -initrd "$tpl/initrd.img" \
         -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet" \
-        -drive "file=$dir/vm1.qcow2,if=virtio,format=qcow2" \
+        -drive "file=$dir/vm$i.qcow2,if=virtio,format=qcow2" \
         -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:22$guestfwd" \
-        -device virtio-net-pci,netdev=n0 \
-        -display none -serial "file:$dir/vm1.console" -monitor none \
-        -daemonize -pidfile "$dir/vm1.pid"
-    echo "$port" >"$dir/vm1.port"
-    log "vm1: booting ($VM_ACCEL)"
-    # Time-based: under TCG on a loaded machine a boot took over 6 minutes.
-    local limit=${DROVER_VM_BOOT_TIMEOUT:-900} tb
-    tb=$(date +%s)
-    while :; do
-        grep -q DROVER-HOSTKEYS-END "$dir/vm1.console" 2>/dev/null \
-            && timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null \
-            && ssh-keyscan -T 5 -p "$port" 127.0.0.1 2>/dev/null | grep -q . && break
-        [ $(( $(date +%s) - tb )) -ge "$limit" ] && die "vm1 did not come up in $limit s, see $dir/vm1.console"
-        sleep 0.5
-    done
-    keys=$(sed -n '/DROVER-HOSTKEYS-BEGIN/,/DROVER-HOSTKEYS-END/p' "$dir/vm1.console" | tr -d '\r' \
+        -device virtio-net-pci,netdev=n0 "${nic2[@]}" \
+        -display none -serial "file:$dir/vm$i.console" -monitor none \
+        -daemonize -pidfile "$dir/vm$i.pid"
+    echo "$port" >"$dir/vm$i.port"
+}
+
+# vmI answers on ssh and its keys match the console's: known_hosts lines.
+ready() {
+    local dir=$1 i=$2 port
+    port=$(cat "$dir/vm$i.port")
+    grep -q DROVER-HOSTKEYS-END "$dir/vm$i.console" 2>/dev/null || return 1
+    timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null || return 1
+    ssh-keyscan -T 5 -p "$port" 127.0.0.1 2>/dev/null | grep -q . || return 1
+}
+
+host_keys() {
+    local dir=$1 i=$2 port keys scanned
+    port=$(cat "$dir/vm$i.port")
+    keys=$(sed -n '/DROVER-HOSTKEYS-BEGIN/,/DROVER-HOSTKEYS-END/p' "$dir/vm$i.console" | tr -d '\r' \
         | grep -E '^(ssh-|ecdsa-)' | awk -v p="$port" '{print "[127.0.0.1]:"p" "$1" "$2}' | sort)
     scanned=$(ssh-keyscan -T 5 -t ed25519,ecdsa,rsa -p "$port" 127.0.0.1 2>/dev/null | sort)
-    [ -n "$scanned" ] && [ "$scanned" = "$keys" ] || die "vm1: host keys from ssh-keyscan differ from the console's"
-    echo "$keys" >>"$dir/known_hosts"
-    echo "vm1 ansible_host=127.0.0.1 ansible_port=$port" >"$dir/vm"
-    log "vm1 up on 127.0.0.1:$port in $(( $(date +%s) - t0 )) s"
+    [ -n "$scanned" ] && [ "$scanned" = "$keys" ] || die "vm$i: host keys from ssh-keyscan differ from the console's"
+    echo "$keys"
+}
+
+# Persistent guest set-up after first boot: hostname vmI and, with the
+# second NIC, eth1's static cluster address (a oneshot unit, as eth0's).
+configure() {
+    local dir=$1 i=$2 addr=$3 port
+    port=$(cat "$dir/vm$i.port")
+    # shellcheck disable=SC2029
+    ssh_vm "$dir" "$port" "set -e; echo vm$i >/etc/hostname; hostname vm$i
+        sed -i 's/^127\.0\.1\.1 .*/127.0.1.1 vm$i/' /etc/hosts
+        [ -n '$addr' ] || exit 0
+        cat >/etc/systemd/system/drover-net2.service <<'EOU'
+[Unit]
+Description=drover: static cluster address on eth1 (tap on the docker bridge)
+After=drover-net.service
+Before=network-online.target
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'i=0; until ip link show eth1 >/dev/null 2>&1; do i=\$\$((i+1)); [ \$\$i -gt 600 ] && exit 1; sleep 0.2; done; ip link set eth1 up; ip addr replace $addr/24 dev eth1'
+[Install]
+WantedBy=multi-user.target
+EOU
+        systemctl daemon-reload; systemctl enable --now drover-net2.service >/dev/null 2>&1
+        ip -4 -o addr show dev eth1 | grep -qF ' $addr/24 '"
+}
+
+# start --name PREFIX [--count N]: boots vm1..vmN in parallel.
+start() {
+    local prefix=$1 count=${2:-1} dir tpl br i t0 addr keys
+    dir="$STATE_DIR/$prefix"; [ -d "$dir" ] || die "cluster $prefix is not up"
+    [[ "$count" =~ ^[0-9]+$ ]] && [ "$count" -ge 1 ] && [ "$count" -le 54 ] || die "bad VM count '$count' (1..54)"
+    ensure_qemu; ensure_pkg socat socat; ensure_client_key
+    tpl="$(build_once)"
+    stop "$prefix"
+    br=$(cluster_bridge "$prefix")
+    t0=$(date +%s)
+    for i in $(seq 1 "$count"); do launch "$prefix" "$i" "$tpl" "$br"; done
+    log "vm1..vm$count: booting ($VM_ACCEL)${br:+, eth1 on $br}"
+    # Time-based: under TCG on a loaded machine a boot took over 6 minutes.
+    local limit=${DROVER_VM_BOOT_TIMEOUT:-900} pending
+    while :; do
+        pending=0
+        for i in $(seq 1 "$count"); do
+            [ -f "$dir/vm$i.up" ] && continue
+            if ready "$dir" "$i"; then
+                echo $(( $(date +%s) - t0 )) >"$dir/vm$i.up"
+                log "vm$i: sshd up after $(cat "$dir/vm$i.up") s"
+            else
+                pending=1
+            fi
+        done
+        [ "$pending" = 0 ] && break
+        [ $(( $(date +%s) - t0 )) -ge "$limit" ] && die "VMs did not come up in $limit s, see $dir/vm*.console"
+        sleep 0.5
+    done
+    : >"$dir/vm"; : >"$dir/vm-hosts"
+    for i in $(seq 1 "$count"); do
+        keys=$(host_keys "$dir" "$i")
+        echo "$keys" >>"$dir/known_hosts"
+        addr=
+        if [ -n "$br" ]; then
+            addr=$(vm_addr "$prefix" "$i")
+            # the same keys for the cluster address (ssh straight over the bridge)
+            sed "s/^\[127\.0\.0\.1\]:[0-9]*/$addr/" <<<"$keys" >>"$dir/known_hosts"
+        fi
+        configure "$dir" "$i" "$addr" || die "vm$i: guest set-up (hostname, eth1 $addr) failed"
+        echo "vm$i ansible_host=127.0.0.1 ansible_port=$(cat "$dir/vm$i.port")${addr:+ vm_addr=$addr}" >>"$dir/vm"
+        [ -n "$addr" ] && echo "vm$i $addr" >>"$dir/vm-hosts"
+    done
+    log "vm1..vm$count up in $(( $(date +%s) - t0 )) s"
 }
 
 stop() {
-    local prefix=$1 dir pid
+    local prefix=$1 dir pid f i addr
     dir="$STATE_DIR/$prefix"
-    if [ -f "$dir/vm1.pid" ]; then
-        pid=$(cat "$dir/vm1.pid")
+    for f in "$dir"/vm*.pid; do
+        [ -f "$f" ] || continue
+        pid=$(cat "$f")
         if kill -0 "$pid" 2>/dev/null && grep -q qemu "/proc/$pid/cmdline" 2>/dev/null; then
             kill "$pid"
             for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         fi
+        i=${f##*/vm}; i=${i%.pid}
+        ip link del "$(tap_name "$prefix" "$i")" 2>/dev/null || true
+        rm -f "$f" "$dir/vm$i.qcow2" "$dir/vm$i.port" "$dir/vm$i.up"
+    done
+    if [ -f "$dir/vm-hosts" ] && [ -f "$dir/known_hosts" ]; then
+        while read -r _ addr; do sed -i "/^${addr//./\\.} /d" "$dir/known_hosts"; done <"$dir/vm-hosts"
     fi
-    rm -f "$dir/vm1.pid" "$dir/vm1.qcow2" "$dir/vm" "$dir/vm1.port"
+    rm -f "$dir/vm" "$dir/vm-hosts"
     [ -f "$dir/known_hosts" ] && sed -i '/^\[127\.0\.0\.1\]:/d' "$dir/known_hosts"
     return 0
 }
 
 cmd=${1:-}; shift || true
-prefix=drover
-[ "${1:-}" = --name ] && { prefix=${2:?}; shift 2; }
+prefix=drover count=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --name) prefix=${2:?}; shift 2 ;;
+        --count) count=${2:?}; shift 2 ;;
+        *) echo "usage: $0 build | start [--name PREFIX] [--count N] | stop [--name PREFIX]" >&2; exit 2 ;;
+    esac
+done
 case "$cmd" in
     build) build_once ;;
-    start) start "$prefix" ;;
+    start) start "$prefix" "$count" ;;
     stop) stop "$prefix" ;;
-    *) echo "usage: $0 build | start [--name PREFIX] | stop [--name PREFIX]" >&2; exit 2 ;;
+    *) echo "usage: $0 build | start [--name PREFIX] [--count N] | stop [--name PREFIX]" >&2; exit 2 ;;
 esac

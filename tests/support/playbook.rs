@@ -1,7 +1,8 @@
 //! Helpers of the shipped-playbook tests (`tests/playbook_*.rs`): bring up a
 //! test cluster with `tests/hosts/cluster.sh`, read its addresses, run the
 //! built `drover` binary with `--json` and read the recap, and look at hosts
-//! with `docker exec` (the independent check). Needs Docker and root.
+//! with `docker exec` / OpenSSH for the VMs (the independent check). Needs
+//! Docker and root.
 #![allow(dead_code)]
 
 use serde_json::Value;
@@ -35,11 +36,18 @@ pub struct Cluster {
     pub state: PathBuf,
     /// container name → address
     pub addr: BTreeMap<String, String>,
+    /// VM name (vm1..) → (ssh port on 127.0.0.1, address on the cluster network)
+    pub vms: BTreeMap<String, (String, String)>,
 }
 
 impl Cluster {
     pub fn up(name: &str, n: usize) -> Cluster {
-        up_fresh(name, n);
+        Cluster::up_with(name, n, &[])
+    }
+
+    /// `cluster.sh up N --name NAME EXTRA...` (e.g. `--vm 2`, `--net-sysctl`).
+    pub fn up_with(name: &str, n: usize, extra: &[&str]) -> Cluster {
+        up_fresh(name, n, extra);
         let state = root().join("tests/hosts/.state").join(name);
         let hosts = std::fs::read_to_string(state.join("hosts")).expect("cluster hosts file");
         let addr = hosts
@@ -47,11 +55,80 @@ impl Cluster {
             .filter_map(|l| l.split_once(' '))
             .map(|(h, a)| (h.to_string(), a.trim().to_string()))
             .collect();
+        // .state/NAME/vm: `vmI ansible_host=127.0.0.1 ansible_port=P vm_addr=A`
+        let vms = std::fs::read_to_string(state.join("vm"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                let host = w.next()?.to_string();
+                let kv: BTreeMap<&str, &str> = w.filter_map(|x| x.split_once('=')).collect();
+                let port = kv.get("ansible_port")?.to_string();
+                let a = kv.get("vm_addr").map(|a| a.to_string()).unwrap_or_default();
+                Some((host, (port, a)))
+            })
+            .collect();
         Cluster {
             name: name.to_string(),
             state,
             addr,
+            vms,
         }
+    }
+
+    /// The network's first three octets ("10.231.3"), for extra addresses.
+    pub fn net(&self) -> String {
+        let s = std::fs::read_to_string(self.state.join("subnet")).expect("subnet file");
+        let a = s.split('/').next().expect("subnet").trim();
+        a.rsplit_once('.').expect("dotted subnet").0.to_string()
+    }
+
+    /// Inventory line of VM `vm` (reached on its 127.0.0.1 ssh port).
+    pub fn vm_line(&self, vm: &str) -> String {
+        format!(
+            "{vm} ansible_host=127.0.0.1 ansible_port={}",
+            self.vms[vm].0
+        )
+    }
+
+    /// Address of VM `vm` on the cluster network.
+    pub fn vm_addr(&self, vm: &str) -> String {
+        self.vms[vm].1.clone()
+    }
+
+    /// OpenSSH (not drover) to VM `vm` as root: (exit code, stdout + stderr).
+    pub fn vx(&self, vm: &str, cmd: &str) -> (i32, String) {
+        let key = self.state.join("../id_ed25519");
+        let kh = format!(
+            "UserKnownHostsFile={}",
+            self.state.join("known_hosts").display()
+        );
+        let o = sh(
+            "ssh",
+            &[
+                "-q",
+                "-i",
+                &key.display().to_string(),
+                "-o",
+                &kh,
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "BatchMode=yes",
+                "-p",
+                &self.vms[vm].0,
+                "root@127.0.0.1",
+                cmd,
+            ],
+        );
+        (o.status.code().unwrap_or(-1), text(&o))
+    }
+
+    /// [`Self::vx`] that must succeed; its output.
+    pub fn vx_ok(&self, vm: &str, cmd: &str) -> String {
+        let (rc, out) = self.vx(vm, cmd);
+        assert_eq!(rc, 0, "{vm}: `{cmd}` failed: {out}");
+        out
     }
 
     pub fn host(&self, i: usize) -> String {
@@ -142,25 +219,19 @@ pub fn cluster(name: &str, n: usize) -> PathBuf {
     let lock = UP.get_or_init(Default::default);
     let mut up = lock.lock().unwrap_or_else(|e| e.into_inner());
     if !up.iter().any(|u| u == name) {
-        up_fresh(name, n);
+        up_fresh(name, n, &[]);
         up.push(name.to_string());
     }
     root().join("tests/hosts/.state").join(name)
 }
 
-/// `cluster.sh down` then `up N`: cluster `name` brought up fresh.
-fn up_fresh(name: &str, n: usize) {
+/// `cluster.sh down` then `up N EXTRA...`: cluster `name` brought up fresh.
+fn up_fresh(name: &str, n: usize, extra: &[&str]) {
     let _ = sh("bash", &["tests/hosts/cluster.sh", "down", "--name", name]);
-    let o = sh(
-        "bash",
-        &[
-            "tests/hosts/cluster.sh",
-            "up",
-            &n.to_string(),
-            "--name",
-            name,
-        ],
-    );
+    let count = n.to_string();
+    let mut args = vec!["tests/hosts/cluster.sh", "up", &count, "--name", name];
+    args.extend(extra);
+    let o = sh("bash", &args);
     assert!(o.status.success(), "cluster.sh up failed: {}", text(&o));
 }
 

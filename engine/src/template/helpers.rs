@@ -129,6 +129,11 @@ const HELPERS: &[Fun] = &[
     strict(VALUE_HELPER, 1, 1, |a| Ok(Value::String(a[0].to_string()))),
     strict("join", 1, 2, strings::join),
     strict("to_json", 1, 1, |a| Ok(Value::String(a[0].to_string()))),
+    // Text → value, for lists and maps a playbook can only build as text
+    // (`{{#each}}`): `reals: "{{ from_json json_text }}"` keeps the list.
+    strict("from_json", 1, 1, |a| {
+        serde_json::from_str(&text(a[0])).or_else(|e| bad(format!("from_json: {e}")))
+    }),
     strict("to_nice_json", 1, 1, |a| {
         serde_json::to_string_pretty(a[0])
             .map(Value::String)

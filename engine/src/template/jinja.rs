@@ -13,6 +13,7 @@ const FILTER_HELPERS: &[(&str, &str)] = &[
     ("d", "default"),
     ("join", "join"),
     ("to_json", "to_json"),
+    ("from_json", "from_json"),
     ("to_nice_json", "to_nice_json"),
     ("to_yaml", "to_yaml"),
     ("to_nice_yaml", "to_yaml"),

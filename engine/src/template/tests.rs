@@ -290,6 +290,8 @@ fn jinja_calls_become_subexpressions() {
         "a+b xA,B"
     );
     assert_eq!(rv(json!("{{ range(2) }}"), v.clone()), json!([0, 1]));
+    let j = json!({"j": "[{\"a\": 1}, 2]"});
+    assert_eq!(rv(json!("{{ from_json j }}"), j), json!([{"a": 1}, 2]));
     let e = Templater::new().render("{{ s.startswith('a') }}", &v);
     assert!(matches!(e, Err(TemplateError::Syntax { .. })), "{e:?}");
 }
