@@ -12,6 +12,8 @@
 //! reports a reboot required) to prove the boot-time state and the engine's
 //! re-dial. Needs Docker, qemu and root; fails (never skips) without them.
 
+#[path = "support/playbook.rs"]
+mod support;
 #[path = "support/vm.rs"]
 mod vm;
 

@@ -1,30 +1,14 @@
 //! Helpers of the VM tests (`tests/cluster_kernel.rs`): an OpenSSH client
 //! to the cluster's VM (independent of drover), the built `drover` binary
-//! run with `--json`, its recap, and small playbooks written to a temp dir.
+//! run with `--json` (through `support/playbook.rs`), and small playbooks
+//! written to a temp dir.
 #![allow(dead_code)]
 
+// The generic helpers come from the shared `support/playbook.rs`, which the
+// test crate declares as `support`.
+pub use crate::support::{drover, recap, root, sh, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-pub fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-pub fn sh(cmd: &str, args: &[&str]) -> Output {
-    Command::new(cmd)
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
-}
 
 pub struct Vm {
     pub state: PathBuf,
@@ -55,25 +39,6 @@ impl Vm {
         assert!(o.status.success(), "ssh `{script}` failed: {}", text(&o));
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
-}
-
-pub fn drover(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_drover"))
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-pub fn recap(o: &Output) -> serde_json::Value {
-    let out = String::from_utf8_lossy(&o.stdout);
-    let last = out
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("{\"recap\""))
-        .unwrap_or_else(|| panic!("no recap in {}", text(o)));
-    serde_json::from_str::<serde_json::Value>(last).unwrap()["recap"].clone()
 }
 
 pub fn play(dir: &Path, name: &str, hosts: &str, tasks: &str) -> String {
