@@ -14,6 +14,7 @@
 
 use crate::acct_common::exec_at;
 use crate::ipvs_table::{self, Forward, Key, Real, Service, Table};
+use crate::sys_common::config_write;
 use drover_engine::args::{get_bool, get_str};
 use drover_engine::module::{
     Action, Args, Change, Diff, Kind, Module, ModuleError, Observed, Param, Plan, Probe, Registry,
@@ -299,25 +300,12 @@ impl Action for IpvsAction {
             };
             let want_file = ipvs_table::render_save(&after);
             if file.as_deref() != Some(want_file.as_str()) {
-                plan.changes.push(
-                    Change::new(
-                        format!("save the table to {}", self.rules_file),
-                        vec![Step::Write {
-                            path: self.rules_file.clone(),
-                            content: Arc::new(want_file.clone().into_bytes()),
-                            mode: Some(0o644),
-                            owner: None,
-                            group: None,
-                            validate: None,
-                            backup: false,
-                        }],
-                    )
-                    .with_diff(Diff {
-                        label: self.rules_file.clone(),
-                        before: file.unwrap_or_default(),
-                        after: want_file,
-                    }),
-                );
+                plan.changes.push(config_write(
+                    format!("save the table to {}", self.rules_file),
+                    &self.rules_file,
+                    file.unwrap_or_default(),
+                    want_file,
+                ));
             }
         }
         plan.result

@@ -8,6 +8,7 @@
 //! drover's own two files are managed, and `absent` deletes them (Ansible
 //! comments lines out of whatever file holds them).
 
+use crate::sys_common::config_write;
 use drover_engine::args::{get_str, req_str};
 use drover_engine::module::{
     Action, Args, Change, Diff, Kind, Module, ModuleError, Observed, Param, Plan, Probe, Registry,
@@ -126,30 +127,18 @@ impl ModprobeAction {
         if have == want {
             return None;
         }
-        let diff = Diff {
-            label: path.clone(),
-            before: have.clone().unwrap_or_default(),
-            after: want.clone().unwrap_or_default(),
-        };
-        let change = match want {
-            Some(w) => Change::new(
-                format!("write {path}"),
-                vec![Step::Write {
-                    path,
-                    content: Arc::new(w.into_bytes()),
-                    mode: Some(0o644),
-                    owner: None,
-                    group: None,
-                    validate: None,
-                    backup: false,
-                }],
-            ),
+        Some(match want {
+            Some(w) => config_write(format!("write {path}"), &path, have.unwrap_or_default(), w),
             None => Change::new(
                 format!("remove {path}"),
                 vec![Step::exec(["rm", "-f", "--", path.as_str()])],
-            ),
-        };
-        Some(change.with_diff(diff))
+            )
+            .with_diff(Diff {
+                label: path.clone(),
+                before: have.unwrap_or_default(),
+                after: String::new(),
+            }),
+        })
     }
 }
 

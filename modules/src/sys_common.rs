@@ -1,10 +1,12 @@
 //! Small helpers shared by the host-side utility modules (`mount`,
 //! `wait_for`, `uri`, `get_url`, `slurp`, `fetch`, `known_hosts`,
-//! `unarchive`, `archive`): argument errors naming the value, exec steps
-//! with capture/allow_fail, and reading probe results.
+//! `unarchive`, `archive`, and the kernel-side `sysctl`, `modprobe`, `ipvs`):
+//! argument errors naming the value, exec steps with capture/allow_fail,
+//! whole-file config writes with their diff, and reading probe results.
 
-use drover_engine::module::{ExecOutput, FileStat, ModuleError, Observed, Step};
+use drover_engine::module::{Change, Diff, ExecOutput, FileStat, ModuleError, Observed, Step};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A bad argument, naming the value.
 pub fn bad(name: &str, value: &str, message: &str) -> ModuleError {
@@ -30,6 +32,28 @@ pub fn exec_step(
         capture,
         allow_fail,
     }
+}
+
+/// Change `what` that makes the config file `path` (mode 0644, owner left as
+/// it is) hold `after` whole, with the diff from `before`.
+pub fn config_write(what: String, path: &str, before: String, after: String) -> Change {
+    Change::new(
+        what,
+        vec![Step::Write {
+            path: path.to_string(),
+            content: Arc::new(after.clone().into_bytes()),
+            mode: Some(0o644),
+            owner: None,
+            group: None,
+            validate: None,
+            backup: false,
+        }],
+    )
+    .with_diff(Diff {
+        label: path.to_string(),
+        before,
+        after,
+    })
 }
 
 /// `sh -c SCRIPT NAME ARGS...`: a fixed script, values only as positional

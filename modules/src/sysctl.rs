@@ -10,6 +10,7 @@
 //! (default yes) or `sysctl_set` is true, not only after the file changed.
 
 use crate::acct_common::exec_at;
+use crate::sys_common::config_write;
 use drover_engine::args::{get_bool, get_str, req_str};
 use drover_engine::module::{
     Action, Args, Change, Diff, Kind, Module, ModuleError, Observed, Param, Plan, Probe, Registry,
@@ -225,25 +226,8 @@ impl Action for SysctlAction {
                 Some(v) => format!("set {}={v} in {}", self.name, self.file),
                 None => format!("remove {} from {}", self.name, self.file),
             };
-            plan.changes.push(
-                Change::new(
-                    what,
-                    vec![Step::Write {
-                        path: self.file.clone(),
-                        content: Arc::new(after.clone().into_bytes()),
-                        mode: Some(0o644),
-                        owner: None,
-                        group: None,
-                        validate: None,
-                        backup: false,
-                    }],
-                )
-                .with_diff(Diff {
-                    label: self.file.clone(),
-                    before: before.clone(),
-                    after,
-                }),
-            );
+            plan.changes
+                .push(config_write(what, &self.file, before.clone(), after));
         }
         if let (true, Some(v)) = (self.runtime, &self.value) {
             if *v != cur {
