@@ -54,6 +54,8 @@ pub mod synchronize;
 mod sys_common;
 pub mod sysctl;
 pub mod template;
+#[cfg(test)]
+mod test_ctx;
 pub mod unarchive;
 pub mod uri;
 pub mod user;

@@ -104,26 +104,8 @@ pub fn register(r: &mut Registry) {
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::path::PathBuf;
 
-    struct NoCtx;
-    impl TaskContext for NoCtx {
-        fn vars(&self) -> &Value {
-            &Value::Null
-        }
-        fn render(&self, t: &str) -> Result<String, ModuleError> {
-            Ok(t.into())
-        }
-        fn condition(&self, _: &str) -> Result<bool, ModuleError> {
-            Ok(true)
-        }
-        fn find_file(&self, _: &str, n: &str) -> Result<PathBuf, ModuleError> {
-            Ok(n.into())
-        }
-        fn host(&self) -> &str {
-            "h"
-        }
-    }
+    use crate::test_ctx::NoCtx;
 
     fn run(v: Value) -> Result<Plan, ModuleError> {
         let args = v.as_object().cloned().unwrap_or_default();

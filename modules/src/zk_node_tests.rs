@@ -2,26 +2,8 @@
 //! changes and the result.
 
 use super::*;
-use std::path::PathBuf;
 
-struct NoCtx;
-impl TaskContext for NoCtx {
-    fn vars(&self) -> &Value {
-        &Value::Null
-    }
-    fn render(&self, t: &str) -> Result<String, ModuleError> {
-        Ok(t.into())
-    }
-    fn condition(&self, _: &str) -> Result<bool, ModuleError> {
-        Ok(true)
-    }
-    fn find_file(&self, _: &str, n: &str) -> Result<PathBuf, ModuleError> {
-        Ok(n.into())
-    }
-    fn host(&self) -> &str {
-        "h"
-    }
-}
+use crate::test_ctx::NoCtx;
 
 fn action(v: Value) -> Result<Box<dyn Action>, ModuleError> {
     let Value::Object(m) = v else { panic!("args") };
