@@ -24,7 +24,22 @@ pub fn quote_argv(argv: &[String]) -> String {
 
 const MARK: &str = "@@DROVER";
 const FMT: &str = "%f %a %u %g %s %i %d %h %U %G";
+const STAT_L: &str = "@@DROVER-LSTAT";
+const STAT_F: &str = "@@DROVER-STAT";
 const EXEC_OUT: &str = "base64 -w0 \"$t/o\"; echo; base64 -w0 \"$t/e\"; echo; echo \"$rc\"\n";
+
+/// The distinct paths of the `Stat` probes that follow symlinks or not.
+fn stat_paths(probes: &[Probe], follow: bool) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for p in probes {
+        if let Probe::Stat { path, follow: f } = p {
+            if *f == follow && !out.contains(&path.as_str()) {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
 
 /// The channel's stdin for [`probe_script`]: every `ExecStdin` probe's bytes,
 /// in order (None when no probe has any).
@@ -53,40 +68,34 @@ pub fn probe_script(probes: &[Probe]) -> String {
         s.push_str("t=$(mktemp -d 2>/dev/null || mktemp -d -t drover.XXXXXX) || exit 97\ntrap 'rm -rf \"$t\"' EXIT\n");
     }
     s.push_str("LC_ALL=C; export LC_ALL\n");
+    // Every `Stat` probe's stat line comes from one of two `stat` processes
+    // (all lstats, all stats), NUL-terminated records with the name last;
+    // a section per probe then only reads a symlink's target (a builtin
+    // test, and readlink for a link alone).
+    for (set, follow) in [(STAT_L, false), (STAT_F, true)] {
+        let paths = stat_paths(probes, follow);
+        s.push_str(&format!("printf '{set}\\n'\n"));
+        if !paths.is_empty() {
+            s.push_str(&format!(
+                "stat {}--printf '{FMT} %n\\0' --",
+                if follow { "-L " } else { "" }
+            ));
+            for p in &paths {
+                s.push(' ');
+                s.push_str(&quote(p));
+            }
+            s.push_str(" 2>/dev/null\n");
+        }
+        s.push_str("echo\n");
+    }
     for (i, p) in probes.iter().enumerate() {
         s.push_str(&format!("echo '{MARK} {i}'\n"));
         match p {
-            // An lstat keeps its line in $s and in $l what it saw (0: not a
-            // link, 1: a link, 2: absent), so that a `stat -L` of the same
-            // path right after it runs only for a link: one process less.
-            Probe::Stat {
-                path,
-                follow: false,
-            } => {
+            Probe::Stat { path, .. } => {
                 let q = quote(path);
                 s.push_str(&format!(
-                    "if s=$(stat -c '{FMT}' -- {q} 2>/dev/null); then printf '%s\\n' \"$s\"; l=0; if [ -L {q} ]; then l=1; readlink -n -- {q} | base64 -w0; fi; echo; else l=2; echo '{MARK}-ABSENT'; fi\n"
+                    "if [ -L {q} ]; then readlink -n -- {q} | base64 -w0; fi; echo\n"
                 ));
-            }
-            Probe::Stat { path, follow: true } => {
-                let q = quote(path);
-                let after_lstat = i > 0
-                    && probes[i - 1]
-                        == Probe::Stat {
-                            path: path.clone(),
-                            follow: false,
-                        };
-                let full = format!(
-                    "if stat -L -c '{FMT}' -- {q} 2>/dev/null; then if [ -L {q} ]; then readlink -n -- {q} | base64 -w0; fi; echo; else echo '{MARK}-ABSENT'; fi"
-                );
-                if after_lstat {
-                    s.push_str(&format!(
-                        "if [ \"$l\" = 0 ]; then printf '%s\\n' \"$s\"; echo; elif [ \"$l\" = 2 ]; then echo '{MARK}-ABSENT'; else {full}; fi\n"
-                    ));
-                } else {
-                    s.push_str(&full);
-                    s.push('\n');
-                }
             }
             Probe::Read { path } => {
                 let q = quote(path);
@@ -159,10 +168,43 @@ fn parse_stat(line: &str, link: &str) -> Result<FileStat, String> {
     })
 }
 
+/// The stat records after `mark` (name → stat fields) and the text after them.
+fn stat_set<'a>(
+    text: &'a str,
+    mark: &str,
+) -> Result<(std::collections::HashMap<&'a str, &'a str>, &'a str), String> {
+    let head = format!("{mark}\n");
+    let start = text
+        .find(&head)
+        .ok_or_else(|| format!("probe output lacks {mark}"))?
+        + head.len();
+    let body = &text[start..];
+    // The records end at the first newline not inside one (a record ends
+    // with NUL, so the set's closing newline follows a NUL or the mark).
+    let end = body
+        .match_indices('\n')
+        .map(|(i, _)| i)
+        .find(|&i| i == 0 || body.as_bytes()[i - 1] == 0)
+        .ok_or_else(|| format!("probe output truncated after {mark}"))?;
+    let mut map = std::collections::HashMap::new();
+    for rec in body[..end].split('\0').filter(|r| !r.is_empty()) {
+        // Ten fields, then the name (which may hold spaces).
+        let cut = rec
+            .match_indices(' ')
+            .nth(9)
+            .map(|(i, _)| i)
+            .ok_or_else(|| format!("bad stat record `{rec}`"))?;
+        map.insert(&rec[cut + 1..], &rec[..cut]);
+    }
+    Ok((map, &body[end + 1..]))
+}
+
 /// Parse the output of [`probe_script`] for the same probes.
 pub fn parse_probe_output(probes: &[Probe], out: &[u8]) -> Result<Vec<Observed>, String> {
     let text = String::from_utf8_lossy(out);
-    let mut lines = text.lines();
+    let (lstat, rest) = stat_set(&text, STAT_L)?;
+    let (fstat, rest) = stat_set(rest, STAT_F)?;
+    let mut lines = rest.lines();
     let mut res = Vec::with_capacity(probes.len());
     for (i, p) in probes.iter().enumerate() {
         let head = format!("{MARK} {i}");
@@ -180,13 +222,12 @@ pub fn parse_probe_output(probes: &[Probe], out: &[u8]) -> Result<Vec<Observed>,
         };
         let absent = format!("{MARK}-ABSENT");
         let obs = match p {
-            Probe::Stat { .. } => {
-                let l = next()?;
-                if l == absent {
-                    Observed::Stat(None)
-                } else {
-                    let link = next()?;
-                    Observed::Stat(Some(parse_stat(l, link)?))
+            Probe::Stat { path, follow } => {
+                let link = next()?;
+                let set = if *follow { &fstat } else { &lstat };
+                match set.get(path.as_str()) {
+                    Some(line) => Observed::Stat(Some(parse_stat(line, link)?)),
+                    None => Observed::Stat(None),
                 }
             }
             Probe::Read { path } => {
@@ -403,5 +444,39 @@ mod tests {
             e.contains("cannot read /proc/self/mem") && e.contains("error"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn stat_records_survive_names_with_spaces_and_newlines() {
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join("a b\nc\n");
+        std::fs::write(&odd, b"12345").unwrap();
+        let link = dir.path().join("l\n");
+        std::os::unix::fs::symlink(&odd, &link).unwrap();
+        let st = |p: &std::path::Path, follow| Probe::Stat {
+            path: p.display().to_string(),
+            follow,
+        };
+        let probes = vec![
+            st(&link, false),
+            st(&odd, false),
+            st(&link, true),
+            st(&dir.path().join("none"), true),
+        ];
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(probe_script(&probes))
+            .output()
+            .unwrap();
+        let obs = parse_probe_output(&probes, &out.stdout).unwrap();
+        let get = |i: usize| match &obs[i] {
+            Observed::Stat(Some(s)) => s.clone(),
+            o => panic!("{i}: {o:?}"),
+        };
+        assert_eq!(get(0).kind, FileKind::Link);
+        assert_eq!(get(0).link_target.as_deref(), Some(odd.to_str().unwrap()));
+        assert_eq!((get(1).kind, get(1).size), (FileKind::File, 5));
+        assert_eq!((get(2).kind, get(2).size), (FileKind::File, 5));
+        assert_eq!(obs[3], Observed::Stat(None));
     }
 }

@@ -17,7 +17,7 @@
 //! current task re-runs its failed step alone (for its error), later tasks
 //! run normally at their turn.
 
-use super::apply::{write_body, ExecEnv, StepError};
+use super::apply::{write_body, ExecEnv, Input, StepError};
 use super::batch::{env_key, known_effect, HostCache};
 use super::scheduler::Runtime;
 use crate::connection::script::{quote, quote_argv};
@@ -78,6 +78,31 @@ fn batchable(s: &Step) -> bool {
         }
         _ => false,
     }
+}
+
+/// One step's command line in a batch script. A `/bin/sh -c SCRIPT NAME
+/// ARGS…` step (a module's shell helper, such as `file`'s mkdir) becomes a
+/// shell function defined once per script, whose body runs in a subshell:
+/// a fork of the batch's shell instead of the exec of a new one.
+fn exec_line<'a>(argv: &'a [String], funcs: &mut Vec<&'a str>) -> String {
+    if argv.len() >= 4 && argv[0] == "/bin/sh" && argv[1] == "-c" && !argv[2].contains("$0") {
+        let body = argv[2].as_str();
+        let mut line = String::new();
+        let k = match funcs.iter().position(|f| *f == body) {
+            Some(k) => k,
+            None => {
+                funcs.push(body);
+                line.push_str(&format!("drover_step_{}() (\n{body}\n)\n", funcs.len() - 1));
+                funcs.len() - 1
+            }
+        };
+        line.push_str(&format!(
+            "drover_step_{k} {} </dev/null >/dev/null || exit 1\n",
+            quote_argv(&argv[4..])
+        ));
+        return line;
+    }
+    format!("{} </dev/null >/dev/null || exit 1\n", quote_argv(argv))
 }
 
 fn steps(plan_changes: &[Change]) -> impl Iterator<Item = &Step> {
@@ -243,6 +268,7 @@ impl Runtime {
         }
         let mut script = String::new();
         let mut stdin = Vec::new();
+        let mut funcs: Vec<&str> = Vec::new();
         for (k, s) in all.iter().enumerate() {
             script.push_str(&format!("echo '{STEP} {k}'\n"));
             match s {
@@ -263,7 +289,7 @@ impl Runtime {
                         group.as_deref(),
                         validate.as_deref(),
                         *backup,
-                        &format!("head -c {}", content.len()),
+                        Input::Exact(content.len()),
                     ) else {
                         return Ok(Ahead::No);
                     };
@@ -274,10 +300,7 @@ impl Runtime {
                     stdin.extend_from_slice(content);
                 }
                 Step::Exec { argv, .. } => {
-                    script.push_str(&format!(
-                        "{} </dev/null >/dev/null || exit 1\n",
-                        quote_argv(argv)
-                    ));
+                    script.push_str(&exec_line(argv, &mut funcs));
                 }
                 _ => return Ok(Ahead::No),
             }

@@ -122,30 +122,68 @@ pub(super) fn write_script(
     validate: Option<&str>,
     backup: bool,
 ) -> Result<String, String> {
-    write_body(mode, owner, group, validate, backup, "cat")
+    write_body(mode, owner, group, validate, backup, Input::ToEof)
 }
 
-/// [`write_script`] reading the content with `input` (`cat`, or `head -c N`
-/// inside a batch of steps).
+/// Where a write's content comes from on the channel's stdin.
+#[derive(Clone, Copy)]
+pub(super) enum Input {
+    /// All of it (a write alone in its exec).
+    ToEof,
+    /// Exactly this many bytes (one write of a batch of steps).
+    Exact(usize),
+}
+
+/// [`write_script`] reading the content as `input` says.
 pub(super) fn write_body(
     mode: Option<u32>,
     owner: Option<&str>,
     group: Option<&str>,
     validate: Option<&str>,
     backup: bool,
-    input: &str,
+    input: Input,
 ) -> Result<String, String> {
-    // Every external command here is a process on the host, per write:
-    // the directory is cut from the path by the shell (not `dirname`), and
-    // the kept mode is copied only when no mode is given.
-    let mut s = String::from(
-        "set -e\np=$1\ncase $p in */*) d=${p%/*}; d=${d:-/} ;; *) d=. ;; esac\numask 077\n\
-         # The temp file is created exclusively (noclobber: O_EXCL, never\n\
+    // Every external command here is a process on the host, per write, so
+    // there are few: the directory is cut from the path by the shell (not
+    // `dirname`); a mode without execute or special bits comes from the
+    // umask the temp file is created under (no `chmod`); one `dd` reads
+    // the content, writes it and fsyncs it (no `head` + `sync`); the kept
+    // mode and owner of a file replaced are copied by one `cp`.
+    let mut s =
+        String::from("set -e\np=$1\ncase $p in */*) d=${p%/*}; d=${d:-/} ;; *) d=. ;; esac\n");
+    // The temp file is private while it is written, unless the final mode
+    // is known and no wider than 0666: then the umask gives that mode.
+    // Without a mode, a new file is 0644 and a replaced one keeps its own.
+    let (umask, fixup) = match mode {
+        Some(m) if m & !0o666 == 0 => (format!("umask {:03o}\n", !m & 0o777), Some(m)),
+        Some(_) => ("umask 077\n".to_string(), None),
+        None => (
+            "if [ -e \"$p\" ]; then e=1; umask 077; else e=0; umask 022; fi\n".to_string(),
+            None,
+        ),
+    };
+    s.push_str(&umask);
+    // mktemp makes its files 0600 whatever the umask.
+    let after_mktemp = match (mode, fixup) {
+        (_, Some(m)) => format!("; chmod {m:04o} \"$tmp\""),
+        (None, _) => "; [ \"$e\" = 1 ] || chmod 0644 \"$tmp\"".to_string(),
+        (Some(_), None) => String::new(),
+    };
+    s.push_str(&format!(
+        "# The temp file is created exclusively (noclobber: O_EXCL, never\n\
          # through a symlink) under a name of this shell; mktemp if taken.\n\
-         tmp=\"$d/.drover.$$\"\nif ! { set -C; : > \"$tmp\"; } 2>/dev/null; then tmp=$(mktemp \"$d/.drover.XXXXXXXX\"); fi\nset +C\n\
+         tmp=\"$d/.drover.$$\"\nif ! {{ set -C; true > \"$tmp\"; }} 2>/dev/null; then tmp=$(mktemp \"$d/.drover.XXXXXXXX\"){after_mktemp}; fi\nset +C\n\
          trap 'rm -f -- \"$tmp\"' EXIT\n",
-    );
-    s.push_str(&format!("{input} > \"$tmp\"\n"));
+    ));
+    match input {
+        Input::ToEof => s.push_str("dd bs=64K conv=fsync status=none of=\"$tmp\"\n"),
+        Input::Exact(0) => s.push_str("sync -- \"$tmp\" 2>/dev/null || true\n"),
+        // iflag=fullblock: exactly N bytes, however the pipe splits them
+        // (dd never reads more than it asks for).
+        Input::Exact(n) => s.push_str(&format!(
+            "dd bs={n} count=1 iflag=fullblock conv=fsync status=none of=\"$tmp\"\n"
+        )),
+    }
     if let Some(v) = validate {
         if !v.contains("%s") {
             return Err(format!("validate `{v}` must contain %s"));
@@ -162,15 +200,18 @@ pub(super) fn write_body(
             "if [ -e \"$p\" ]; then chown --reference=\"$p\" \"$tmp\" 2>/dev/null || true; fi\n",
         );
     } else {
-        s.push_str("if [ -e \"$p\" ]; then chmod --reference=\"$p\" \"$tmp\"; chown --reference=\"$p\" \"$tmp\" 2>/dev/null || true; else chmod 0644 \"$tmp\"; fi\n");
+        // A new file is 0644 from the umask. A replaced one keeps its mode
+        // and owner: one `cp` copies both; where the owner cannot be kept
+        // (not root), the mode still is.
+        s.push_str("if [ \"$e\" = 1 ]; then cp --attributes-only --preserve=mode,ownership -- \"$p\" \"$tmp\" 2>/dev/null || chmod --reference=\"$p\" \"$tmp\"; fi\n");
     }
     if backup {
         s.push_str(
             "if [ -e \"$p\" ]; then cp -p -- \"$p\" \"$p.$(date +%Y-%m-%d@%H:%M:%S)~\"; fi\n",
         );
     }
-    if let Some(m) = mode {
-        s.push_str(&format!("chmod {:04o} \"$tmp\"\n", m));
+    if let (Some(m), None) = (mode, fixup) {
+        s.push_str(&format!("chmod {m:04o} \"$tmp\"\n"));
     }
     match (owner, group) {
         (Some(o), Some(g)) => {
@@ -180,7 +221,8 @@ pub(super) fn write_body(
         (None, Some(g)) => s.push_str(&format!("chgrp {} \"$tmp\"\n", quote(g))),
         (None, None) => {}
     }
-    s.push_str("sync -- \"$tmp\" 2>/dev/null || true\n# A bind-mounted file (a container's /etc/hosts) cannot be renamed over:\n# then, and only then, its content is replaced in place.\nif ! err=$(mv -f -- \"$tmp\" \"$p\" 2>&1); then\n  case $err in\n    *busy*) cat -- \"$tmp\" > \"$p\" && rm -f -- \"$tmp\" || { echo \"$err\" >&2; exit 1; } ;;\n    *) echo \"$err\" >&2; exit 1 ;;\n  esac\nfi\ntrap - EXIT\n");
+    // mv's error is read (a second mv) only when the first one failed.
+    s.push_str("# A bind-mounted file (a container's /etc/hosts) cannot be renamed over:\n# then, and only then, its content is replaced in place.\nif ! mv -f -- \"$tmp\" \"$p\" 2>/dev/null; then\n  err=$(mv -f -- \"$tmp\" \"$p\" 2>&1) || case $err in\n    *busy*) cat -- \"$tmp\" > \"$p\" && rm -f -- \"$tmp\" || { echo \"$err\" >&2; exit 1; } ;;\n    *) echo \"$err\" >&2; exit 1 ;;\n  esac\nfi\ntrap - EXIT\n");
     Ok(s)
 }
 
@@ -310,81 +352,5 @@ fn write_local(dest: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::connection::local::LocalConnection;
-    use std::sync::Arc;
-
-    fn env() -> (BTreeMap<String, String>,) {
-        (BTreeMap::new(),)
-    }
-
-    #[tokio::test]
-    async fn atomic_write_validates_and_keeps_mode() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("f.conf");
-        std::fs::write(&p, "old\n").unwrap();
-        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
-        let conn = LocalConnection::new("localhost");
-        let e = env();
-        let env = ExecEnv {
-            become_: None,
-            env: &e.0,
-            timeout: None,
-        };
-        let step = |content: &str, validate: Option<&str>| Step::Write {
-            path: p.display().to_string(),
-            content: Arc::new(content.as_bytes().to_vec()),
-            mode: None,
-            owner: None,
-            group: None,
-            validate: validate.map(String::from),
-            backup: false,
-        };
-        // A failing validation leaves the old file in place and no temp file.
-        let r = run_step(&conn, &env, &step("bad\n", Some("grep -q good %s"))).await;
-        assert!(matches!(r, Err(StepError::Failed { .. })));
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "old\n");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-        run_step(&conn, &env, &step("good\n", Some("grep -q good %s")))
-            .await
-            .unwrap();
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "good\n");
-        let mode =
-            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&p).unwrap().permissions());
-        assert_eq!(mode & 0o7777, 0o640);
-    }
-
-    #[tokio::test]
-    async fn fetch_copies_to_the_controller_atomically() {
-        let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("remote.txt");
-        std::fs::write(&src, b"from the host\n\x00").unwrap();
-        let dest = dir.path().join("fetched/h1/etc/remote.txt");
-        let conn = LocalConnection::new("localhost");
-        let e = env();
-        let env = ExecEnv {
-            become_: None,
-            env: &e.0,
-            timeout: None,
-        };
-        let step = Step::Fetch {
-            src: src.display().to_string(),
-            dest: dest.clone(),
-        };
-        run_step(&conn, &env, &step).await.unwrap();
-        assert_eq!(std::fs::read(&dest).unwrap(), b"from the host\n\x00");
-        // Only the file itself in its folder: no temp file left behind.
-        assert_eq!(
-            std::fs::read_dir(dest.parent().unwrap()).unwrap().count(),
-            1
-        );
-        // A missing source fails the step and writes nothing.
-        let missing = Step::Fetch {
-            src: dir.path().join("nope").display().to_string(),
-            dest: dir.path().join("other"),
-        };
-        assert!(run_step(&conn, &env, &missing).await.is_err());
-        assert!(!dir.path().join("other").exists());
-    }
-}
+#[path = "apply_tests.rs"]
+mod tests;
