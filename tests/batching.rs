@@ -101,3 +101,34 @@ fn a_failing_step_of_a_later_task_in_a_batch() {
     assert!(dir.path().join("b").is_dir());
     assert!(!dir.path().join("never").exists());
 }
+
+#[test]
+fn a_chain_of_edits_of_one_file_plans_from_what_the_last_one_wrote() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let kept = dir.path().join("kept.conf");
+    std::fs::write(&kept, "x\n").unwrap();
+    std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let pb = "tests/semantics/batch_line_chain.yml";
+    let o = run(pb, dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", results(&o));
+    let r = results(&o);
+    assert_eq!(r.len(), 7, "{r:?}");
+    assert!(r.iter().all(|(_, s, _)| s == "changed"), "{r:?}");
+    // What ansible-playbook leaves from the same playbook (checked by hand
+    // against ansible-core 2.19).
+    let new = dir.path().join("new/lines.conf");
+    assert_eq!(
+        std::fs::read_to_string(&new).unwrap(),
+        "k1=1\nk2=2\n# BEGIN ANSIBLE MANAGED BLOCK\nb=1\n# END ANSIBLE MANAGED BLOCK\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&kept).unwrap(),
+        "b=2\nx\na=1\nc=3\nd=4\n"
+    );
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!((mode(&new), mode(&kept)), (0o644, 0o640));
+    let o = run(pb, dir.path(), &[]);
+    let r = results(&o);
+    assert!(r.iter().all(|(_, s, _)| s == "ok"), "{r:?}");
+}

@@ -167,6 +167,14 @@ pub trait Action: Send + Sync {
     ) -> Result<(), ModuleError> {
         Ok(())
     }
+    /// True when its plan reads of a file's `Stat` only the kind, mode,
+    /// size and link target (owner and group only when it sets them; never
+    /// uid, gid, inode, device or link count). The engine may then plan it
+    /// ahead of its turn from what an earlier write to the same file left
+    /// there, instead of probing the host again (`exec::derive`).
+    fn plans_on_written_state(&self) -> bool {
+        false
+    }
     /// True when the probes and steps run on the controller (local
     /// connection, no become) instead of on the task's host: `synchronize`
     /// runs the controller's `rsync` that talks to the host over ssh.

@@ -126,6 +126,12 @@ impl<E: TextEdit> Action for TextAction<E> {
         text_probes(&self.spec.path)
     }
 
+    // The stat is read for its kind, mode and (when asked to set them)
+    // owner and group: see `plan_write` and `observe_text`.
+    fn plans_on_written_state(&self) -> bool {
+        self.spec.attrs.owner.is_none() && self.spec.attrs.group.is_none()
+    }
+
     fn plan(&self, obs: &[Observed]) -> Result<Plan, ModuleError> {
         let tf = observe_text(&self.spec.path, obs)?;
         let edited = self.edit.edit(&self.spec.path, tf.text.as_deref())?;

@@ -176,6 +176,7 @@ impl Runtime {
         env: &ExecEnv<'_>,
         at: &super::batch::At<'_>,
         plan: &Plan,
+        seen: (&[Probe], &[Observed]),
     ) -> Result<Ahead, StepError> {
         let p = &self.prepared.playbook.plays[at.play];
         let own: Vec<&Step> = steps(&plan.changes).collect();
@@ -200,7 +201,8 @@ impl Runtime {
         // Probes of the tasks after the batch, observed after its steps.
         let mut lists: Vec<Vec<Probe>> = Vec::new();
         if let Some(mut sim) = snapshot {
-            own.iter().for_each(|s| sim.forget(s));
+            sim.note(&key, seen.0, seen.1);
+            own.iter().for_each(|s| sim.after(s));
             let mut prev = i;
             let mut bytes = 0usize;
             for (j, t) in p.tasks.iter().enumerate().skip(i + 1).take(LOOKAHEAD) {
@@ -219,9 +221,12 @@ impl Runtime {
                 if sp.key != key || !sp.action.remote_probes().is_empty() {
                     break;
                 }
-                let Some(observed) = sim.lookup(&key, &sp.probes) else {
+                let Some((observed, derived)) = sim.lookup_ahead(&key, &sp.probes) else {
                     break;
                 };
+                if derived && !sp.action.plans_on_written_state() {
+                    break;
+                }
                 let Ok(plan_j) = sp.action.plan(&observed) else {
                     break;
                 };
@@ -241,7 +246,7 @@ impl Runtime {
                 if bytes > MAX_STDIN {
                     break;
                 }
-                steps(&plan_j.changes).for_each(|s| sim.forget(s));
+                steps(&plan_j.changes).for_each(|s| sim.after(s));
                 prev = j;
                 if !plan_j.changes.is_empty() {
                     members.push(Applied {
@@ -253,7 +258,8 @@ impl Runtime {
                 }
             }
             for l in self.ahead(at.play, prev + 1, at.host, &key) {
-                if !lists.contains(&l) && sim.lookup(&key, &l).is_none() {
+                let known = matches!(sim.lookup_ahead(&key, &l), Some((_, false)));
+                if !lists.contains(&l) && !known {
                     lists.push(l);
                 }
             }

@@ -55,6 +55,8 @@ struct Entry {
     observed: Vec<Observed>,
     /// All its paths are canonical.
     safe: bool,
+    /// Derived from a write's outcome, not observed (see `derive`).
+    derived: bool,
 }
 
 /// Where a task's probes run.
@@ -88,7 +90,7 @@ pub(super) fn file_probes_only(probes: &[Probe]) -> bool {
 }
 
 /// `a` is `b` or inside it.
-fn within(a: &str, b: &str) -> bool {
+pub(super) fn within(a: &str, b: &str) -> bool {
     a == b || b == "/" || (a.starts_with(b) && a.as_bytes().get(b.len()) == Some(&b'/'))
 }
 
@@ -200,6 +202,63 @@ impl HostCache {
             .iter()
             .find(|e| e.key == key && e.probes == probes)
             .map(|e| e.observed.clone())
+    }
+
+    /// [`HostCache::lookup`] in a batch's simulation; true when derived.
+    pub(super) fn lookup_ahead(
+        &self,
+        key: &str,
+        probes: &[Probe],
+    ) -> Option<(Vec<Observed>, bool)> {
+        self.entries
+            .iter()
+            .find(|e| e.key == key && e.probes == probes)
+            .map(|e| (e.observed.clone(), e.derived))
+    }
+
+    /// In a batch's simulation: a task's own observation (already dropped
+    /// from the cache, since its steps are about to change it), so that
+    /// what its steps write can be derived from it.
+    pub(super) fn note(&mut self, key: &str, probes: &[Probe], observed: &[Observed]) {
+        if probes.len() != observed.len() || self.lookup_ahead(key, probes).is_some() {
+            return;
+        }
+        let safe = probes
+            .iter()
+            .all(|p| path_of(p).is_some_and(|q| self.canonical.contains(q)));
+        self.entries.push(Entry {
+            key: key.to_string(),
+            probes: probes.to_vec(),
+            observed: observed.to_vec(),
+            safe,
+            derived: false,
+        });
+    }
+
+    /// In a batch's simulation, after `step` ran: [`HostCache::forget`],
+    /// but a write's own outcome replaces the observations of its path
+    /// where it determines them (see `derive`).
+    pub(super) fn after(&mut self, step: &Step) {
+        let Step::Write { path, .. } = step else {
+            return self.forget(step);
+        };
+        let derived: Vec<Entry> = if self.known_canonical(path) {
+            self.entries
+                .iter()
+                .filter(|e| e.safe)
+                .filter_map(|e| {
+                    super::derive::after_write(step, &e.probes, &e.observed).map(|observed| Entry {
+                        observed,
+                        derived: true,
+                        ..e.clone()
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        self.forget(step);
+        self.entries.extend(derived);
     }
 
     pub(super) fn clear(&mut self) {
@@ -355,6 +414,7 @@ impl Runtime {
                 probes: list,
                 observed: obs,
                 safe,
+                derived: false,
             });
         }
         let extra = hc.entries.len().saturating_sub(MAX_ENTRIES);

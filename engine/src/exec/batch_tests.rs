@@ -34,6 +34,7 @@ fn cache(entries: &[(&str, Observed, bool)]) -> HostCache {
             probes: vec![st(p)],
             observed: vec![o.clone()],
             safe: *safe,
+            derived: false,
         });
         if *safe {
             c.canonical.insert(p.to_string());

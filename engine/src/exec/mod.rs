@@ -16,6 +16,7 @@ mod ahead;
 mod apply;
 mod batch;
 mod ctx;
+mod derive;
 mod hostvars;
 mod magic;
 mod pool;

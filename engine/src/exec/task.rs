@@ -576,7 +576,8 @@ impl Runtime {
                         target: Some(t),
                         fresh: attempt > 1,
                     };
-                    match self.apply_ahead(c.as_ref(), &env, &at, &plan).await {
+                    let seen = (&probes[..], &observed[..probes.len().min(observed.len())]);
+                    match self.apply_ahead(c.as_ref(), &env, &at, &plan, seen).await {
                         Ok(Ahead::No) => {}
                         Ok(Ahead::Done) => skip = usize::MAX,
                         Ok(Ahead::FailedAt(k)) => skip = k,
