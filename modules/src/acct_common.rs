@@ -2,21 +2,8 @@
 //! `cron`): reading exec probe results, parsing `getent` lines and checking
 //! account names before they reach an argv.
 
-use drover_engine::module::{ExecOutput, ModuleError, Observed};
-
-/// The exec result at `idx`, or a probe error naming `what`.
-pub fn exec_at<'a>(
-    observed: &'a [Observed],
-    idx: usize,
-    what: &str,
-) -> Result<&'a ExecOutput, ModuleError> {
-    match observed.get(idx) {
-        Some(Observed::Exec(o)) => Ok(o),
-        other => Err(ModuleError::Probe(format!(
-            "expected the output of {what}, got {other:?}"
-        ))),
-    }
-}
+pub use crate::observed::exec_at;
+use drover_engine::module::{ExecOutput, ModuleError};
 
 /// A `getent passwd` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 //! and a `write PATH (+a -d lines)` summary.
 
 use crate::fs_attrs::Attrs;
+pub use crate::observed::{content_at, stat_at};
 use drover_engine::args::{get_bool, get_str};
 use drover_engine::module::{
     Action, Args, Change, Diff, FileKind, FileStat, ModuleError, Observed, Plan, Probe, Step,
@@ -69,26 +70,6 @@ pub fn line_counts(before: &str, after: &str) -> (usize, usize) {
         }
     }
     (add, del)
-}
-
-/// A stat observation at `i`.
-pub fn stat_at(obs: &[Observed], i: usize) -> Result<Option<&FileStat>, ModuleError> {
-    match obs.get(i) {
-        Some(Observed::Stat(s)) => Ok(s.as_ref()),
-        other => Err(ModuleError::Probe(format!(
-            "expected a stat at {i}, got {other:?}"
-        ))),
-    }
-}
-
-/// A content observation at `i`.
-pub fn content_at(obs: &[Observed], i: usize) -> Result<Option<&[u8]>, ModuleError> {
-    match obs.get(i) {
-        Some(Observed::Content(c)) => Ok(c.as_deref()),
-        other => Err(ModuleError::Probe(format!(
-            "expected file content at {i}, got {other:?}"
-        ))),
-    }
 }
 
 /// A compiled regular expression argument (Python `re` syntax mostly

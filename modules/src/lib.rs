@@ -42,6 +42,7 @@ pub mod mysql_query;
 pub mod mysql_table;
 pub mod mysql_user;
 pub mod mysql_variables;
+mod observed;
 pub mod package;
 pub mod pause;
 pub mod reboot;

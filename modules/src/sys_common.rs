@@ -4,7 +4,8 @@
 //! argument errors naming the value, exec steps with capture/allow_fail,
 //! whole-file config writes with their diff, and reading probe results.
 
-use drover_engine::module::{Change, Diff, ExecOutput, FileStat, ModuleError, Observed, Step};
+pub use crate::observed::{content_at, exec_at, stat_at};
+use drover_engine::module::{Change, Diff, ExecOutput, ModuleError, Step};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -67,37 +68,6 @@ pub fn sh(script: &str, name: &str, args: &[String]) -> Vec<String> {
     ];
     v.extend(args.iter().cloned());
     v
-}
-
-pub fn exec_at<'a>(
-    obs: &'a [Observed],
-    i: usize,
-    what: &str,
-) -> Result<&'a ExecOutput, ModuleError> {
-    match obs.get(i) {
-        Some(Observed::Exec(o)) => Ok(o),
-        other => Err(ModuleError::Probe(format!(
-            "expected the output of {what}, got {other:?}"
-        ))),
-    }
-}
-
-pub fn content_at(obs: &[Observed], i: usize) -> Result<Option<&[u8]>, ModuleError> {
-    match obs.get(i) {
-        Some(Observed::Content(c)) => Ok(c.as_deref()),
-        other => Err(ModuleError::Probe(format!(
-            "expected file content at {i}, got {other:?}"
-        ))),
-    }
-}
-
-pub fn stat_at(obs: &[Observed], i: usize) -> Result<Option<&FileStat>, ModuleError> {
-    match obs.get(i) {
-        Some(Observed::Stat(s)) => Ok(s.as_ref()),
-        other => Err(ModuleError::Probe(format!(
-            "expected a stat at {i}, got {other:?}"
-        ))),
-    }
 }
 
 /// A positive number of seconds (int or float, as Ansible takes them).

@@ -1,8 +1,11 @@
 //! Applying the steps of a host's next tasks in the exec of the current
 //! task's steps. When a task is about to apply its plan, the next tasks of
 //! the play are prepared (see `batch`) and planned from cached observations
-//! that stay valid after the steps before them; the ones that qualify run
-//! their steps in the same script, in order, stopping at the first failure.
+//! that stay valid after the steps before them, or, for a file an earlier
+//! step of the batch wrote, from what that write left there (`derive`:
+//! a chain of `lineinfile` edits of one file goes in one exec); the ones
+//! that qualify run their steps in the same script, in order, stopping at
+//! the first failure.
 //! At its turn such a task observes (the recorded observation), plans again
 //! for real and, when the plan is the one already applied, reports it
 //! without running anything; a different plan is applied normally.
@@ -15,7 +18,8 @@
 //! path commands of `batch`, no capture); plays with `any_errors_fatal` or
 //! `max_fail_percentage` never batch. A failure stops the script: the
 //! current task re-runs its failed step alone (for its error), later tasks
-//! run normally at their turn.
+//! run normally at their turn. A `/bin/sh -c` helper step (file's mkdir)
+//! runs as a shell function of the batch script, not as a new shell.
 
 use super::apply::{write_body, ExecEnv, Input, StepError};
 use super::batch::{env_key, known_effect, HostCache};

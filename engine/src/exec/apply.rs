@@ -178,10 +178,11 @@ pub(super) fn write_body(
     match input {
         Input::ToEof => s.push_str("dd bs=64K conv=fsync status=none of=\"$tmp\"\n"),
         Input::Exact(0) => s.push_str("sync -- \"$tmp\" 2>/dev/null || true\n"),
-        // iflag=fullblock: exactly N bytes, however the pipe splits them
-        // (dd never reads more than it asks for).
+        // Exactly N bytes (count_bytes), however the pipe splits them
+        // (fullblock), in blocks of at most 64 KiB; dd never reads more
+        // than it asks for, so the next step's bytes stay in the pipe.
         Input::Exact(n) => s.push_str(&format!(
-            "dd bs={n} count=1 iflag=fullblock conv=fsync status=none of=\"$tmp\"\n"
+            "dd bs=64K count={n} iflag=fullblock,count_bytes conv=fsync status=none of=\"$tmp\"\n"
         )),
     }
     if let Some(v) = validate {

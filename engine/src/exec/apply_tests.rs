@@ -85,18 +85,24 @@ fn writes_in_one_script_take_exactly_their_bytes_of_stdin() {
         "(set -- \"$1\"\n{}) || exit 1\n(set -- \"$2\"\n{}) || exit 1\n(set -- \"$3\"\n{}) || exit 1\ncat",
         body(3),
         body(0),
-        body(5)
+        body(5 + 70_000)
     );
     let (pa, pb, pc) = (
         a.display().to_string(),
         b.display().to_string(),
         c.display().to_string(),
     );
-    let out = sh(&script, &["x", &pa, &pb, &pc], b"abcdefghTAIL");
+    let big: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+    let mut input = b"abcdefgh".to_vec();
+    input.extend_from_slice(&big);
+    input.extend_from_slice(b"TAIL");
+    let out = sh(&script, &["x", &pa, &pb, &pc], &input);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(std::fs::read(&a).unwrap(), b"abc");
     assert_eq!(std::fs::read(&b).unwrap(), b"");
-    assert_eq!(std::fs::read(&c).unwrap(), b"defgh");
+    let mut want_c = b"defgh".to_vec();
+    want_c.extend_from_slice(&big);
+    assert_eq!(std::fs::read(&c).unwrap(), want_c);
     assert_eq!(out.stdout, b"TAIL");
     assert_eq!((mode(&a), mode(&b), mode(&c)), (0o640, 0o640, 0o640));
 }
