@@ -132,3 +132,37 @@ fn a_chain_of_edits_of_one_file_plans_from_what_the_last_one_wrote() {
     let r = results(&o);
     assert!(r.iter().all(|(_, s, _)| s == "ok"), "{r:?}");
 }
+
+#[test]
+fn a_run_of_new_folders_is_made_together_and_stops_where_one_fails() {
+    use std::os::unix::fs::PermissionsExt;
+    let pb = "tests/semantics/batch_mkdir_run.yml";
+    let mode = |p: std::path::PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    let dir = tempfile::tempdir().unwrap();
+    let c = format!("c={}/top/c", dir.path().display());
+    let o = run(pb, dir.path(), &["-e", &c]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", results(&o));
+    assert!(results(&o).iter().all(|(_, s, _)| s == "changed"));
+    for d in ["top", "top/a", "top/b", "top/c", "top/d", "top/e"] {
+        assert_eq!(mode(dir.path().join(d)), 0o750, "{d}");
+    }
+    let o = run(pb, dir.path(), &["-e", &c]);
+    assert!(results(&o).iter().all(|(_, s, _)| s == "ok"));
+    // c in procfs: b is made, c fails with mkdir's own error, d and e are
+    // neither made nor left behind by the shared mkdir.
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(pb, dir.path(), &["-e", "c=/proc/drover-batch-test"]);
+    assert_eq!(o.status.code(), Some(2), "{:?}", results(&o));
+    let r = results(&o);
+    assert_eq!(status_of(&r, "dir b"), "changed", "{r:?}");
+    let (_, s, msg) = r.iter().find(|(t, _, _)| t == "dir c").unwrap();
+    assert_eq!(s, "failed", "{r:?}");
+    assert!(msg.contains("cannot create directory"), "{msg}");
+    assert_ne!(status_of(&r, "dir d"), "changed");
+    let mut left: Vec<String> = std::fs::read_dir(dir.path().join("top"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["a", "b"]);
+}

@@ -19,7 +19,9 @@
 //! `max_fail_percentage` never batch. A failure stops the script: the
 //! current task re-runs its failed step alone (for its error), later tasks
 //! run normally at their turn. A `/bin/sh -c` helper step (file's mkdir)
-//! runs as a shell function of the batch script, not as a new shell.
+//! runs as a shell function of the batch script, not as a new shell, and a
+//! run of new folders with one mode is made by one `mkdir` (see
+//! `mkdir_together` for how a failure inside it stays the failing task's).
 
 use super::apply::{write_body, ExecEnv, Input, StepError};
 use super::batch::{env_key, known_effect, HostCache};
@@ -86,27 +88,79 @@ fn batchable(s: &Step) -> bool {
 
 /// One step's command line in a batch script. A `/bin/sh -c SCRIPT NAME
 /// ARGS…` step (a module's shell helper, such as `file`'s mkdir) becomes a
-/// shell function defined once per script, whose body runs in a subshell:
-/// a fork of the batch's shell instead of the exec of a new one.
+/// call of a shell function, defined once per script (in `funcs`, at the
+/// script's head), whose body runs in a subshell: a fork of the batch's
+/// shell instead of the exec of a new one.
 fn exec_line<'a>(argv: &'a [String], funcs: &mut Vec<&'a str>) -> String {
     if argv.len() >= 4 && argv[0] == "/bin/sh" && argv[1] == "-c" && !argv[2].contains("$0") {
         let body = argv[2].as_str();
-        let mut line = String::new();
-        let k = match funcs.iter().position(|f| *f == body) {
-            Some(k) => k,
-            None => {
-                funcs.push(body);
-                line.push_str(&format!("drover_step_{}() (\n{body}\n)\n", funcs.len() - 1));
-                funcs.len() - 1
-            }
-        };
-        line.push_str(&format!(
+        let k = funcs.iter().position(|f| *f == body).unwrap_or_else(|| {
+            funcs.push(body);
+            funcs.len() - 1
+        });
+        return format!(
             "drover_step_{k} {} </dev/null >/dev/null || exit 1\n",
             quote_argv(&argv[4..])
-        ));
-        return line;
+        );
     }
     format!("{} </dev/null >/dev/null || exit 1\n", quote_argv(argv))
+}
+
+/// The `file` mkdir steps at the start of `steps` that create one folder
+/// with a mode and no owner, all with the first one's mode: (path, mode).
+fn mkdir_run<'a>(steps: &[&'a Step]) -> Vec<(&'a str, &'a str)> {
+    let plain = |s: &&'a Step| match s {
+        Step::Exec { argv, .. }
+            if argv.len() == 7
+                && argv[0] == "/bin/sh"
+                && argv[3] == "drover-mkdir"
+                && !argv[5].is_empty()
+                && argv[6].is_empty() =>
+        {
+            Some((argv[4].as_str(), argv[5].as_str()))
+        }
+        _ => None,
+    };
+    let mut out: Vec<(&str, &str)> = Vec::new();
+    for s in steps {
+        match plain(s) {
+            Some(m) if out.first().is_none_or(|f| f.1 == m.1) => out.push(m),
+            _ => break,
+        }
+    }
+    out
+}
+
+/// The shell for a run of new folders: when every parent is a folder and
+/// no path exists yet (builtin tests), one `mkdir` makes them all. Should
+/// that fail, the folders it made are removed again and the steps run one
+/// by one (`alone`), so the failing one reports its own error and nothing
+/// after it is left made; the same when the check fails.
+fn mkdir_together(run: &[(&str, &str)], alone: &str) -> String {
+    let mut check = Vec::new();
+    for (p, _) in run {
+        match p.rsplit_once('/') {
+            Some((parent, name)) if p.starts_with('/') && !name.is_empty() => {
+                let parent = if parent.is_empty() { "/" } else { parent };
+                check.push(format!(
+                    "[ -d {} ] && [ ! -e {q} ] && [ ! -L {q} ]",
+                    quote(parent),
+                    q = quote(p)
+                ));
+            }
+            _ => return alone.to_string(),
+        }
+    }
+    let paths = |it: &mut dyn Iterator<Item = &(&str, &str)>| {
+        it.fold(String::new(), |a, (p, _)| a + " " + &quote(p))
+    };
+    format!(
+        "if {}; then\nif ! mkdir -m {} --{} </dev/null >/dev/null 2>&1; then\nrmdir --{} </dev/null >/dev/null 2>&1\n{alone}fi\nelse\n{alone}fi\n",
+        check.join(" && "),
+        quote(run[0].1),
+        paths(&mut run.iter()),
+        paths(&mut run.iter().rev()),
+    )
 }
 
 fn steps(plan_changes: &[Change]) -> impl Iterator<Item = &Step> {
@@ -279,9 +333,27 @@ impl Runtime {
         let mut script = String::new();
         let mut stdin = Vec::new();
         let mut funcs: Vec<&str> = Vec::new();
-        for (k, s) in all.iter().enumerate() {
+        let mut k = 0usize;
+        while k < all.len() {
             script.push_str(&format!("echo '{STEP} {k}'\n"));
-            match s {
+            // A run of new folders with one mode (after the first, which
+            // goes alone: it may create the parents the others need).
+            let run = mkdir_run(&all[k..]);
+            if run.len() > 1 && k > 0 && mkdir_run(&all[k - 1..k]).len() == 1 {
+                let mut alone = String::new();
+                for i in 0..run.len() {
+                    if i > 0 {
+                        alone.push_str(&format!("echo '{STEP} {}'\n", k + i));
+                    }
+                    if let Step::Exec { argv, .. } = all[k + i] {
+                        alone.push_str(&exec_line(argv, &mut funcs));
+                    }
+                }
+                script.push_str(&mkdir_together(&run, &alone));
+                k += run.len();
+                continue;
+            }
+            match all[k] {
                 Step::Write {
                     path,
                     content,
@@ -314,8 +386,15 @@ impl Runtime {
                 }
                 _ => return Ok(Ahead::No),
             }
+            k += 1;
         }
         script.push_str(&format!("echo '{STEP} end'\n"));
+        let defs: String = funcs
+            .iter()
+            .enumerate()
+            .map(|(k, body)| format!("drover_step_{k}() (\n{body}\n)\n"))
+            .collect();
+        script.insert_str(0, &defs);
         let (probe_script, probe_all, paths) = super::batch::probe_section(&lists);
         if !lists.is_empty() {
             script.push_str(&probe_script);
