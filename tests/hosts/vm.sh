@@ -304,6 +304,10 @@ start() {
     log "vm1..vm$count: booting ($VM_ACCEL)${br:+, eth1 on $br}"
     # Time-based: under TCG on a loaded machine a boot took over 6 minutes.
     local limit=${DROVER_VM_BOOT_TIMEOUT:-900} pending
+    # A TCG boot now and then spins forever in the guest (seen: one VM at
+    # 100% CPU for 15 minutes while its twin was up in 64 s): a VM with no
+    # sshd after DROVER_VM_RELAUNCH seconds is killed and booted once more.
+    local relaunch=${DROVER_VM_RELAUNCH:-420} again=" " pid
     while :; do
         pending=0
         for i in $(seq 1 "$count"); do
@@ -313,6 +317,17 @@ start() {
                 log "vm$i: sshd up after $(cat "$dir/vm$i.up") s"
             else
                 pending=1
+                if [ $(( $(date +%s) - t0 )) -ge "$relaunch" ] && [[ "$again" != *" $i "* ]]; then
+                    again="$again$i "
+                    log "vm$i: no sshd after $relaunch s: booting it again (first console: vm$i.console.1)"
+                    pid=$(cat "$dir/vm$i.pid" 2>/dev/null || true)
+                    if [ -n "$pid" ] && grep -q qemu "/proc/$pid/cmdline" 2>/dev/null; then
+                        kill "$pid"
+                        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+                    fi
+                    cp "$dir/vm$i.console" "$dir/vm$i.console.1"
+                    launch "$prefix" "$i" "$tpl" "$br"
+                fi
             fi
         done
         [ "$pending" = 0 ] && break
