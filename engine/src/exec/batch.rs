@@ -198,10 +198,7 @@ fn absent(o: &Observed) -> bool {
 impl HostCache {
     /// The cached result of exactly these probes.
     pub(super) fn lookup(&self, key: &str, probes: &[Probe]) -> Option<Vec<Observed>> {
-        self.entries
-            .iter()
-            .find(|e| e.key == key && e.probes == probes)
-            .map(|e| e.observed.clone())
+        self.lookup_ahead(key, probes).map(|(o, _)| o)
     }
 
     /// [`HostCache::lookup`] in a batch's simulation; true when derived.
